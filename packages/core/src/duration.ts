@@ -16,12 +16,16 @@ const DURATION_PATTERN = /^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$/;
 export function parseDuration(value: number | string, name = "duration"): number {
   if (typeof value === "number") {
     if (!Number.isFinite(value) || value < 0) {
-      throw new TypeError(`${name} must be a finite, non-negative number of seconds; got ${value}.`);
+      throw new TypeError(
+        `${name} must be a finite, non-negative number of seconds; got ${value}.`,
+      );
     }
     return value;
   }
   if (typeof value !== "string") {
-    throw new TypeError(`${name} must be a number of seconds or a string such as "10m"; got ${typeof value}.`);
+    throw new TypeError(
+      `${name} must be a number of seconds or a string such as "10m"; got ${typeof value}.`,
+    );
   }
 
   const text = value.trim();

@@ -116,7 +116,10 @@ export class SelloError extends Error {
     if (entry === undefined) {
       throw new TypeError(`Unknown Sello error code: ${JSON.stringify(code)}`);
     }
-    super(options.message ?? entry.message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(
+      options.message ?? entry.message,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.code = code;
     this.status = entry.status;
     this.reason = options.reason;
