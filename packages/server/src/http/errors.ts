@@ -1,0 +1,99 @@
+import { SelloError } from "@sello/core";
+import { toErrorResponse } from "@sello/guard";
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { RateLimitedError } from "../auth-service.js";
+
+/** Fastify's own error codes for request bodies, mapped to Sello codes. */
+const FASTIFY_CODES: Record<string, SelloError["code"]> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: "unsupported_media_type",
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: "invalid_request",
+  FST_ERR_CTP_BODY_TOO_LARGE: "payload_too_large",
+  FST_ERR_CTP_EMPTY_JSON_BODY: "invalid_request",
+  FST_ERR_CTP_INVALID_JSON_BODY: "invalid_request",
+  FST_ERR_CTP_EMPTY_TYPE: "unsupported_media_type",
+  FST_ERR_CTP_INVALID_TYPE: "unsupported_media_type",
+};
+
+/**
+ * Converts anything a route throws into a SelloError. Sello errors keep their code, and Fastify's
+ * body and validation errors get the matching one. Everything else becomes a 500 with a generic
+ * message, so only the log contains the detail.
+ */
+export function toSelloError(error: unknown): SelloError {
+  if (error instanceof SelloError) {
+    return error;
+  }
+  const fastifyError = error as Partial<FastifyError>;
+
+  if (fastifyError.validation !== undefined) {
+    return new SelloError("validation_failed", {
+      message: describeValidation(fastifyError),
+      cause: error,
+    });
+  }
+  const mapped = fastifyError.code === undefined ? undefined : FASTIFY_CODES[fastifyError.code];
+  if (mapped !== undefined) {
+    return new SelloError(mapped, { cause: error });
+  }
+  if (error instanceof SyntaxError || fastifyError.statusCode === 400) {
+    return new SelloError("invalid_request", {
+      message: "The request body is not valid JSON.",
+      cause: error,
+    });
+  }
+  if (fastifyError.statusCode === 413) {
+    return new SelloError("payload_too_large", { cause: error });
+  }
+  if (fastifyError.statusCode === 415) {
+    return new SelloError("unsupported_media_type", { cause: error });
+  }
+  if (
+    fastifyError.statusCode !== undefined &&
+    fastifyError.statusCode >= 400 &&
+    fastifyError.statusCode < 500
+  ) {
+    return new SelloError("invalid_request", { cause: error });
+  }
+  return new SelloError("internal_error", { cause: error });
+}
+
+/** Describes the first schema violation in one line, naming the field but never its value. */
+function describeValidation(error: Partial<FastifyError>): string {
+  const first = error.validation?.[0];
+  if (first === undefined) {
+    return "The request body failed validation.";
+  }
+  const field = first.instancePath.replace(/^\//, "").replaceAll("/", ".");
+  const params = first.params as Record<string, unknown>;
+  if (first.keyword === "additionalProperties") {
+    return `Unknown field "${String(params.additionalProperty)}" in the request body.`;
+  }
+  if (first.keyword === "required") {
+    return `The request body lacks the required field "${String(params.missingProperty)}".`;
+  }
+  const where = field === "" ? "The request body" : `The field "${field}"`;
+  return `${where} ${first.message ?? "is invalid"}.`;
+}
+
+/** Installs the error and not-found handlers, so every error response has the contract's shape. */
+export function installErrorHandlers(app: FastifyInstance, realm: string): void {
+  app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    const sello = toSelloError(error);
+    if (sello.code === "internal_error" || sello.code === "service_unavailable") {
+      request.log.error({ err: sello.cause ?? sello, code: sello.code }, "request failed");
+    } else {
+      request.log.info({ code: sello.code, reason: sello.reason }, "request rejected");
+    }
+
+    const response = toErrorResponse(sello, realm);
+    if (sello instanceof RateLimitedError) {
+      response.headers["retry-after"] = String(sello.retryAfterSeconds);
+    }
+    return reply.code(response.status).headers(response.headers).send(response.body);
+  });
+
+  app.setNotFoundHandler((_request, reply) => {
+    const response = toErrorResponse(new SelloError("not_found"), realm);
+    return reply.code(response.status).headers(response.headers).send(response.body);
+  });
+}

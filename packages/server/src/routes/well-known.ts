@@ -1,0 +1,43 @@
+import type { KeyRing } from "@sello/core/node";
+import type { FastifyInstance } from "fastify";
+
+export interface WellKnownOptions {
+  keyRing: KeyRing;
+  publicUrl: string;
+  algorithm: string;
+  registrationOpen: boolean;
+  /** Seconds for which resource servers may cache the JWKS. */
+  jwksMaxAge: number;
+}
+
+/** Registers the JWKS (RFC 7517) and the authorization server metadata (RFC 8414). */
+export async function wellKnownRoutes(
+  app: FastifyInstance,
+  options: WellKnownOptions,
+): Promise<void> {
+  app.get("/.well-known/jwks.json", async (_request, reply) => {
+    reply.header("cache-control", `public, max-age=${options.jwksMaxAge}`);
+    reply.type("application/jwk-set+json");
+    return options.keyRing.publicJwks();
+  });
+
+  app.get("/.well-known/oauth-authorization-server", async (_request, reply) => {
+    reply.header("cache-control", "public, max-age=3600");
+    const base = options.publicUrl;
+    return {
+      issuer: base,
+      jwks_uri: `${base}/.well-known/jwks.json`,
+      revocation_endpoint: `${base}/auth/revoke`,
+      revocation_endpoint_auth_methods_supported: ["none"],
+      // Sello issues tokens through its own login and refresh endpoints, not the OAuth
+      // authorization or token endpoints, so it supports no OAuth response type.
+      response_types_supported: [],
+      sello_login_endpoint: `${base}/auth/login`,
+      sello_refresh_endpoint: `${base}/auth/refresh`,
+      sello_logout_endpoint: `${base}/auth/logout`,
+      sello_userinfo_endpoint: `${base}/auth/me`,
+      ...(options.registrationOpen ? { sello_registration_endpoint: `${base}/auth/register` } : {}),
+      sello_access_token_signing_alg_values_supported: [options.algorithm],
+    };
+  });
+}

@@ -1,0 +1,238 @@
+import { randomUUID } from "node:crypto";
+import cookie from "@fastify/cookie";
+import { createRoleMap, RevocationList, type RoleDefinitions, type Store } from "@sello/core";
+import { createAccessTokenIssuer, type KeyRing } from "@sello/core/node";
+import { createGuard, type Guard } from "@sello/guard";
+import Fastify, { type FastifyInstance } from "fastify";
+import { AuditLog } from "./audit.js";
+import { AuthService } from "./auth-service.js";
+import type { ServerConfig } from "./config/index.js";
+import { installErrorHandlers } from "./http/errors.js";
+import { installSecurityHeaders } from "./http/security.js";
+import { createLoginLimiter } from "./login-limiter.js";
+import { authRoutes } from "./routes/auth.js";
+import { healthRoutes } from "./routes/health.js";
+import { wellKnownRoutes } from "./routes/well-known.js";
+import { loadKeyEncryptionKey, openKeyRing } from "./signing-keys.js";
+import { openStore } from "./store/index.js";
+import { normaliseUsername } from "./usernames.js";
+
+/** Clock skew accepted by the server's own guard, in seconds. */
+const CLOCK_TOLERANCE_SECONDS = 5;
+/** How long resource servers may cache the JWKS, in seconds. */
+const JWKS_MAX_AGE_SECONDS = 300;
+/** How often expired sessions, denied tokens and retired keys are purged. */
+const PURGE_INTERVAL_MS = 3_600_000;
+
+/** Log paths that may hold a secret; pino replaces their values. */
+export const REDACTED_LOG_PATHS = [
+  "req.headers.authorization",
+  "req.headers.cookie",
+  'res.headers["set-cookie"]',
+  "headers.authorization",
+  "headers.cookie",
+  "password",
+  "*.password",
+  "new_password",
+  "*.new_password",
+  "current_password",
+  "*.current_password",
+  "token",
+  "*.token",
+  "access_token",
+  "*.access_token",
+  "refresh_token",
+  "*.refresh_token",
+];
+
+export interface SelloServerOptions {
+  config: ServerConfig;
+  /** Milliseconds since the epoch. Default `Date.now`. */
+  clock?: () => number;
+  /** Use this store instead of opening the configured one (tests). It is not closed by `close`. */
+  store?: Store;
+  /** Destination of the logs. Default: standard output. */
+  logStream?: NodeJS.WritableStream;
+  roles?: RoleDefinitions;
+}
+
+export interface SelloServer {
+  app: FastifyInstance;
+  auth: AuthService;
+  guard: Guard;
+  keyRing: KeyRing;
+  store: Store;
+  revocations: RevocationList;
+  config: ServerConfig;
+  /** Starts listening and resolves with the base URL of the bound address. */
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds a ready Sello auth server: opens and migrates the store, loads or creates the signing
+ * keys, rebuilds the revocation list, and registers every route. Does not listen yet.
+ */
+export async function createSelloServer(options: SelloServerOptions): Promise<SelloServer> {
+  const { config } = options;
+  const clock = options.clock ?? Date.now;
+  const ownsStore = options.store === undefined;
+  const store = options.store ?? openStore(config.database);
+  if (ownsStore) {
+    await store.migrate();
+  }
+
+  const maxTokenLifetime = config.accessTtl + CLOCK_TOLERANCE_SECONDS;
+  const keyRing = await openKeyRing({
+    store,
+    algorithm: config.algorithm,
+    hs256Secret: config.hs256Secret,
+    keyEncryptionKey: loadKeyEncryptionKey(config.keyEncryptionKeyFile),
+    maxTokenLifetimeSeconds: maxTokenLifetime,
+    clock,
+  });
+
+  const revocations = new RevocationList({ retentionSeconds: maxTokenLifetime, clock });
+  revocations.apply(await store.loadRevocations(clock() - maxTokenLifetime * 1000));
+
+  const roles = createRoleMap(options.roles);
+  const guard = createGuard({
+    issuer: config.publicUrl,
+    audience: config.audience,
+    algorithms: [config.algorithm],
+    keys: keyRing,
+    revocation: revocations,
+    clockTolerance: CLOCK_TOLERANCE_SECONDS,
+    knownRoles: roles.roles,
+    realm: "sello",
+    clock,
+  });
+
+  const audit = new AuditLog(store, clock);
+  const auth = new AuthService({
+    store,
+    issueAccessToken: createAccessTokenIssuer({
+      issuer: config.publicUrl,
+      audience: config.audience.length === 1 ? (config.audience[0] as string) : config.audience,
+      keys: keyRing,
+      accessTokenTtl: config.accessTtl,
+      clientId: config.clientId,
+      clock,
+    }),
+    revocations,
+    limiter: createLoginLimiter({
+      maxAttemptsPerAccount: config.loginMaxAttemptsPerAccount,
+      maxAttemptsPerIp: config.loginMaxAttemptsPerIp,
+      windowSeconds: config.loginWindow,
+      clock,
+    }),
+    roles,
+    audit,
+    policy: {
+      idleTtl: config.refreshIdleTtl,
+      absoluteTtl: config.refreshAbsoluteTtl,
+      grace: config.refreshGrace,
+      accessTtl: config.accessTtl,
+      clientId: config.clientId,
+    },
+    clock,
+  });
+
+  const app = await buildApp(config, options.logStream);
+  const allowedOrigins = new Set([...config.corsOrigins, new URL(config.publicUrl).origin]);
+  await installSecurityHeaders(app, {
+    allowedOrigins: [...allowedOrigins],
+    https: config.tls !== undefined || config.publicUrl.startsWith("https:"),
+  });
+  installErrorHandlers(app, guard.realm);
+  await app.register(healthRoutes, { store });
+  await app.register(wellKnownRoutes, {
+    keyRing,
+    publicUrl: config.publicUrl,
+    algorithm: config.algorithm,
+    registrationOpen: config.registration === "open",
+    jwksMaxAge: JWKS_MAX_AGE_SECONDS,
+  });
+  await app.register(authRoutes, {
+    auth,
+    guard,
+    cookieName: config.cookieName,
+    cookieSecure: config.cookieSecure,
+    allowedOrigins,
+    registrationOpen: config.registration === "open",
+    clock,
+  });
+
+  await createFirstAdministrator(auth, config);
+
+  const purgeTimer = setInterval(() => {
+    store
+      .purgeExpired(clock())
+      .catch((error: unknown) => app.log.warn({ err: error }, "purge failed"));
+    revocations.prune();
+  }, PURGE_INTERVAL_MS);
+  purgeTimer.unref();
+
+  return {
+    app,
+    auth,
+    guard,
+    keyRing,
+    store,
+    revocations,
+    config,
+    async listen() {
+      await app.listen({ host: config.host, port: config.port });
+      const address = app.server.address();
+      const port = typeof address === "object" && address !== null ? address.port : config.port;
+      const scheme = config.tls === undefined ? "http" : "https";
+      const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+      return `${scheme}://${host}:${port}`;
+    },
+    async close() {
+      clearInterval(purgeTimer);
+      await app.close();
+      if (ownsStore) {
+        await store.close();
+      }
+    },
+  };
+}
+
+async function buildApp(
+  config: ServerConfig,
+  logStream?: NodeJS.WritableStream,
+): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger:
+      config.logLevel === "silent"
+        ? false
+        : {
+            level: config.logLevel,
+            redact: { paths: REDACTED_LOG_PATHS, censor: "[redacted]" },
+            ...(logStream === undefined ? {} : { stream: logStream }),
+          },
+    genReqId: () => randomUUID(),
+    trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
+    bodyLimit: config.bodyLimit,
+    forceCloseConnections: true,
+    return503OnClosing: true,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
+    ...(config.tls === undefined ? {} : { https: { cert: config.tls.cert, key: config.tls.key } }),
+  });
+  // Bodies are JSON only; Fastify would otherwise also accept text/plain.
+  app.removeContentTypeParser("text/plain");
+  await app.register(cookie);
+  return app;
+}
+
+/** Creates the administrator named by SELLO_ADMIN_USERNAME once, when no such user exists. */
+async function createFirstAdministrator(auth: AuthService, config: ServerConfig): Promise<void> {
+  if (config.admin === undefined) {
+    return;
+  }
+  const existing = await auth.store.findUserByUsername(normaliseUsername(config.admin.username));
+  if (existing === undefined) {
+    await auth.createUser(config.admin.username, config.admin.password, ["admin"]);
+  }
+}
