@@ -1,19 +1,22 @@
 import { randomUUID } from "node:crypto";
 import cookie from "@fastify/cookie";
 import { createRoleMap, RevocationList, type RoleDefinitions, type Store } from "@sello/core";
-import { createAccessTokenIssuer, type KeyRing } from "@sello/core/node";
+import { createAccessTokenIssuer } from "@sello/core/node";
 import { createGuard, type Guard } from "@sello/guard";
 import Fastify, { type FastifyInstance } from "fastify";
+import { AdminService } from "./admin-service.js";
 import { AuditLog } from "./audit.js";
 import { AuthService } from "./auth-service.js";
 import type { ServerConfig } from "./config/index.js";
 import { installErrorHandlers } from "./http/errors.js";
 import { installSecurityHeaders } from "./http/security.js";
+import { loadKeyEncryptionKey } from "./key-encryption-key.js";
+import { KeyManager } from "./key-manager.js";
 import { createLoginLimiter } from "./login-limiter.js";
+import { adminRoutes } from "./routes/admin.js";
 import { authRoutes } from "./routes/auth.js";
 import { healthRoutes } from "./routes/health.js";
 import { wellKnownRoutes } from "./routes/well-known.js";
-import { loadKeyEncryptionKey, openKeyRing } from "./signing-keys.js";
 import { openStore } from "./store/index.js";
 import { normaliseUsername } from "./usernames.js";
 
@@ -21,8 +24,17 @@ import { normaliseUsername } from "./usernames.js";
 const CLOCK_TOLERANCE_SECONDS = 5;
 /** How long resource servers may cache the JWKS, in seconds. */
 const JWKS_MAX_AGE_SECONDS = 300;
-/** How often expired sessions, denied tokens and retired keys are purged. */
+/** How often expired sessions and denied tokens are purged. */
 const PURGE_INTERVAL_MS = 3_600_000;
+/** How often the key ring is reloaded, due rotations promoted and expired keys removed. */
+const KEY_TICK_INTERVAL_MS = 30_000;
+/**
+ * Seconds a new key is published before it signs: twice the JWKS cache lifetime, and more than
+ * the guard's default JWKS cache age, so resource servers know the key before they meet it.
+ */
+const KEY_PROPAGATION_DELAY_SECONDS = 15 * 60;
+/** Age after which the signing key is rotated automatically: 90 days. */
+const KEY_ROTATION_INTERVAL_SECONDS = 90 * 86_400;
 
 /** Log paths that may hold a secret; pino replaces their values. */
 export const REDACTED_LOG_PATHS = [
@@ -60,7 +72,8 @@ export interface SelloServer {
   app: FastifyInstance;
   auth: AuthService;
   guard: Guard;
-  keyRing: KeyRing;
+  keys: KeyManager;
+  admin: AdminService;
   store: Store;
   revocations: RevocationList;
   config: ServerConfig;
@@ -83,12 +96,14 @@ export async function createSelloServer(options: SelloServerOptions): Promise<Se
   }
 
   const maxTokenLifetime = config.accessTtl + CLOCK_TOLERANCE_SECONDS;
-  const keyRing = await openKeyRing({
+  const keys = await KeyManager.open({
     store,
     algorithm: config.algorithm,
     hs256Secret: config.hs256Secret,
     keyEncryptionKey: loadKeyEncryptionKey(config.keyEncryptionKeyFile),
     maxTokenLifetimeSeconds: maxTokenLifetime,
+    propagationDelaySeconds: KEY_PROPAGATION_DELAY_SECONDS,
+    rotationIntervalSeconds: KEY_ROTATION_INTERVAL_SECONDS,
     clock,
   });
 
@@ -100,7 +115,7 @@ export async function createSelloServer(options: SelloServerOptions): Promise<Se
     issuer: config.publicUrl,
     audience: config.audience,
     algorithms: [config.algorithm],
-    keys: keyRing,
+    keys,
     revocation: revocations,
     clockTolerance: CLOCK_TOLERANCE_SECONDS,
     knownRoles: roles.roles,
@@ -114,7 +129,7 @@ export async function createSelloServer(options: SelloServerOptions): Promise<Se
     issueAccessToken: createAccessTokenIssuer({
       issuer: config.publicUrl,
       audience: config.audience.length === 1 ? (config.audience[0] as string) : config.audience,
-      keys: keyRing,
+      keys,
       accessTokenTtl: config.accessTtl,
       clientId: config.clientId,
       clock,
@@ -147,7 +162,7 @@ export async function createSelloServer(options: SelloServerOptions): Promise<Se
   installErrorHandlers(app, guard.realm);
   await app.register(healthRoutes, { store });
   await app.register(wellKnownRoutes, {
-    keyRing,
+    keys,
     publicUrl: config.publicUrl,
     algorithm: config.algorithm,
     registrationOpen: config.registration === "open",
@@ -163,6 +178,20 @@ export async function createSelloServer(options: SelloServerOptions): Promise<Se
     clock,
   });
 
+  const admin = new AdminService({ store, auth, revocations, roles, audit, clock });
+  await app.register(adminRoutes, {
+    admin,
+    guard,
+    async rotateKeys(actor) {
+      const rotation = await keys.rotate();
+      await audit.record("admin.keys_rotated", {
+        ...actor,
+        detail: { kid: rotation.kid, activatesAt: rotation.activatesAt, actor: actor.userId },
+      });
+      return rotation;
+    },
+  });
+
   await createFirstAdministrator(auth, config);
 
   const purgeTimer = setInterval(() => {
@@ -172,12 +201,19 @@ export async function createSelloServer(options: SelloServerOptions): Promise<Se
     revocations.prune();
   }, PURGE_INTERVAL_MS);
   purgeTimer.unref();
+  const keyTimer = setInterval(() => {
+    keys
+      .tick()
+      .catch((error: unknown) => app.log.warn({ err: error }, "key rotation check failed"));
+  }, KEY_TICK_INTERVAL_MS);
+  keyTimer.unref();
 
   return {
     app,
     auth,
     guard,
-    keyRing,
+    keys,
+    admin,
     store,
     revocations,
     config,
@@ -191,6 +227,7 @@ export async function createSelloServer(options: SelloServerOptions): Promise<Se
     },
     async close() {
       clearInterval(purgeTimer);
+      clearInterval(keyTimer);
       await app.close();
       if (ownsStore) {
         await store.close();

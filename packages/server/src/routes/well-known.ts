@@ -1,8 +1,8 @@
-import type { KeyRing } from "@sello/core/node";
 import type { FastifyInstance } from "fastify";
+import type { KeyManager } from "../key-manager.js";
 
 export interface WellKnownOptions {
-  keyRing: KeyRing;
+  keys: Pick<KeyManager, "publicJwks">;
   publicUrl: string;
   algorithm: string;
   registrationOpen: boolean;
@@ -18,7 +18,7 @@ export async function wellKnownRoutes(
   app.get("/.well-known/jwks.json", async (_request, reply) => {
     reply.header("cache-control", `public, max-age=${options.jwksMaxAge}`);
     reply.type("application/jwk-set+json");
-    return options.keyRing.publicJwks();
+    return options.keys.publicJwks();
   });
 
   app.get("/.well-known/oauth-authorization-server", async (_request, reply) => {

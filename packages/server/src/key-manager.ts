@@ -1,0 +1,236 @@
+import type { Algorithm, Store, StoredKey } from "@sello/core";
+import {
+  decryptPrivateKey,
+  encryptPrivateKey,
+  generateKey,
+  importHs256Secret,
+  type Jwks,
+  KeyRing,
+  type KeyRingEntry,
+  type KeySource,
+  type SelloKey,
+} from "@sello/core/node";
+
+export interface KeyManagerOptions {
+  store: Store;
+  algorithm: Algorithm;
+  /** Required in HS256 mode: the shared secret, which is never stored. */
+  hs256Secret?: string | undefined;
+  keyEncryptionKey: Buffer;
+  /** Maximum lifetime of a signed token, in seconds. Retired keys keep verifying this long. */
+  maxTokenLifetimeSeconds: number;
+  /**
+   * Seconds a new key is published in the JWKS before it signs. Must exceed the time resource
+   * servers cache the JWKS, so that every guard knows the key before it sees a token signed by it.
+   */
+  propagationDelaySeconds: number;
+  /** Age in seconds after which the signing key is rotated automatically; 0 turns that off. */
+  rotationIntervalSeconds: number;
+  clock: () => number;
+}
+
+/** The state of a key rotation that was started. */
+export interface ScheduledRotation {
+  kid: string;
+  alg: Algorithm;
+  /** When the new key starts signing (ISO 8601). */
+  activatesAt: string;
+}
+
+/**
+ * The server's signing keys, kept in the store and loaded into a {@link KeyRing}. A rotation adds
+ * a "next" key that is published at once and promoted to signing after the propagation delay;
+ * the old key then verifies until every token it signed has expired, and leaves the JWKS after.
+ * In HS256 mode the ring holds only the shared secret and never rotates.
+ */
+export class KeyManager implements KeySource {
+  readonly #options: KeyManagerOptions;
+  #ring: KeyRing;
+
+  private constructor(options: KeyManagerOptions, ring: KeyRing) {
+    this.#options = options;
+    this.#ring = ring;
+  }
+
+  /** Loads the keys, creating and storing a first signing key when none signs yet. */
+  static async open(options: KeyManagerOptions): Promise<KeyManager> {
+    if (options.algorithm === "HS256") {
+      if (options.hs256Secret === undefined) {
+        throw new TypeError(
+          "HS256 mode needs a secret: set SELLO_HS256_SECRET or SELLO_HS256_SECRET_FILE.",
+        );
+      }
+      const now = options.clock();
+      const key = importHs256Secret(options.hs256Secret);
+      const ring = new KeyRing([{ key, state: "current", createdAt: now, activatedAt: now }], {
+        clock: options.clock,
+      });
+      return new KeyManager(options, ring);
+    }
+
+    const manager = new KeyManager(options, await loadRing(options));
+    const current = manager.#ring.entries().find((entry) => entry.state === "current");
+    if (current === undefined || current.key.alg !== options.algorithm) {
+      await manager.#startSigningNow();
+    }
+    await manager.tick();
+    return manager;
+  }
+
+  getKey(kid: string): SelloKey | undefined {
+    return this.#ring.getKey(kid);
+  }
+
+  getOnlyKey(): SelloKey | undefined {
+    return this.#ring.getOnlyKey();
+  }
+
+  getSigningKey(): SelloKey {
+    return this.#ring.getSigningKey();
+  }
+
+  publicJwks(): Jwks {
+    return this.#ring.publicJwks();
+  }
+
+  entries(): readonly KeyRingEntry[] {
+    return this.#ring.entries();
+  }
+
+  /**
+   * Starts a rotation: stores a new key of the configured algorithm as "next", published at once
+   * and signing after the propagation delay. A rotation already under way is returned as is.
+   */
+  async rotate(): Promise<ScheduledRotation> {
+    if (this.#options.algorithm === "HS256") {
+      throw new TypeError(
+        "HS256 keys are shared secrets from the configuration; rotate them by changing the secret.",
+      );
+    }
+    await this.#reload();
+    const pending = this.#ring.entries().find((entry) => entry.state === "next");
+    if (pending !== undefined) {
+      return this.#describe(pending);
+    }
+
+    this.#ring.addNext(generateKey(this.#options.algorithm));
+    const added = this.#ring.entries().find((entry) => entry.state === "next") as KeyRingEntry;
+    await this.#options.store.saveKey(toStoredKey(added, this.#options.keyEncryptionKey));
+    return this.#describe(added);
+  }
+
+  /**
+   * Brings the ring up to date: reloads it from the store (another instance may have rotated),
+   * promotes a next key whose propagation delay has passed, starts a rotation when the signing
+   * key is older than the rotation interval, and removes retired keys that no longer verify.
+   */
+  async tick(): Promise<void> {
+    if (this.#options.algorithm === "HS256") {
+      return;
+    }
+    await this.#reload();
+    const now = this.#options.clock();
+    const entries = this.#ring.entries();
+    const next = entries.find((entry) => entry.state === "next");
+    const current = entries.find((entry) => entry.state === "current");
+
+    if (
+      next !== undefined &&
+      now >= next.createdAt + this.#options.propagationDelaySeconds * 1000
+    ) {
+      this.#ring.promote(this.#options.maxTokenLifetimeSeconds);
+      await this.#persist();
+    } else if (
+      next === undefined &&
+      current !== undefined &&
+      this.#options.rotationIntervalSeconds > 0 &&
+      now >=
+        (current.activatedAt ?? current.createdAt) + this.#options.rotationIntervalSeconds * 1000
+    ) {
+      await this.rotate();
+    }
+
+    for (const removed of this.#ring.prune()) {
+      await this.#options.store.deleteKey(removed.key.kid);
+    }
+  }
+
+  /** Age of the signing key in seconds, for metrics. */
+  signingKeyAgeSeconds(): number {
+    const current = this.#ring.entries().find((entry) => entry.state === "current");
+    if (current === undefined) return 0;
+    return Math.max(0, (this.#options.clock() - (current.activatedAt ?? current.createdAt)) / 1000);
+  }
+
+  /** Makes a new key sign at once: used at first start and when the configured algorithm changes. */
+  async #startSigningNow(): Promise<void> {
+    const hasNext = this.#ring.entries().some((entry) => entry.state === "next");
+    if (!hasNext) {
+      this.#ring.addNext(generateKey(this.#options.algorithm));
+    }
+    this.#ring.promote(this.#options.maxTokenLifetimeSeconds);
+    await this.#persist();
+  }
+
+  async #reload(): Promise<void> {
+    const stored = await this.#options.store.listKeys();
+    const known = new Set(this.#ring.entries().map((entry) => `${entry.key.kid}:${entry.state}`));
+    const changed =
+      stored.length !== known.size || stored.some((row) => !known.has(`${row.kid}:${row.state}`));
+    if (changed) {
+      this.#ring = buildRing(stored, this.#options);
+    }
+  }
+
+  async #persist(): Promise<void> {
+    await this.#options.store.updateKeys(
+      this.#ring.entries().map((entry) => toStoredKey(entry, this.#options.keyEncryptionKey)),
+    );
+  }
+
+  #describe(entry: KeyRingEntry): ScheduledRotation {
+    return {
+      kid: entry.key.kid,
+      alg: entry.key.alg,
+      activatesAt: new Date(
+        entry.createdAt + this.#options.propagationDelaySeconds * 1000,
+      ).toISOString(),
+    };
+  }
+}
+
+async function loadRing(options: KeyManagerOptions): Promise<KeyRing> {
+  return buildRing(await options.store.listKeys(), options);
+}
+
+function buildRing(stored: StoredKey[], options: KeyManagerOptions): KeyRing {
+  const entries = stored
+    .filter((row) => row.alg !== "HS256")
+    .map((row) => toEntry(row, options.keyEncryptionKey));
+  return new KeyRing(entries, { clock: options.clock });
+}
+
+function toEntry(row: StoredKey, keyEncryptionKey: Buffer): KeyRingEntry {
+  const key = decryptPrivateKey(row.sealedPrivateKey, keyEncryptionKey);
+  return {
+    key,
+    state: row.state,
+    createdAt: row.createdAt,
+    ...(row.activatedAt === null ? {} : { activatedAt: row.activatedAt }),
+    ...(row.retiredAt === null ? {} : { retiredAt: row.retiredAt }),
+    ...(row.verifyUntil === null ? {} : { verifyUntil: row.verifyUntil }),
+  };
+}
+
+function toStoredKey(entry: KeyRingEntry, keyEncryptionKey: Buffer): StoredKey {
+  return {
+    kid: entry.key.kid,
+    alg: entry.key.alg,
+    state: entry.state,
+    sealedPrivateKey: encryptPrivateKey(entry.key, keyEncryptionKey),
+    createdAt: entry.createdAt,
+    activatedAt: entry.activatedAt ?? null,
+    retiredAt: entry.retiredAt ?? null,
+    verifyUntil: entry.verifyUntil ?? null,
+  };
+}
