@@ -25,10 +25,13 @@ export function createAuditEventId(time: number): string {
 export class AuditLog {
   readonly #store: Store;
   readonly #clock: () => number;
+  readonly #onRecord: ((type: string) => void) | undefined;
 
-  constructor(store: Store, clock: () => number) {
+  /** `onRecord` is called with each event type once the event is stored (metrics use it). */
+  constructor(store: Store, clock: () => number, onRecord?: (type: string) => void) {
     this.#store = store;
     this.#clock = clock;
+    this.#onRecord = onRecord;
   }
 
   async record(type: string, entry: AuditEntry = {}): Promise<AuditEvent> {
@@ -44,6 +47,7 @@ export class AuditLog {
       detail: entry.detail ?? {},
     };
     await this.#store.appendAudit(event);
+    this.#onRecord?.(type);
     return event;
   }
 }

@@ -8,11 +8,13 @@ import { AdminService } from "./admin-service.js";
 import { AuditLog } from "./audit.js";
 import { AuthService } from "./auth-service.js";
 import type { ServerConfig } from "./config/index.js";
-import { installErrorHandlers } from "./http/errors.js";
+import { answerClientError, installErrorHandlers } from "./http/errors.js";
+import { installApiDocs } from "./http/openapi.js";
 import { installSecurityHeaders } from "./http/security.js";
 import { loadKeyEncryptionKey } from "./key-encryption-key.js";
 import { KeyManager } from "./key-manager.js";
 import { createLoginLimiter } from "./login-limiter.js";
+import { Metrics } from "./metrics.js";
 import { adminRoutes } from "./routes/admin.js";
 import { authRoutes } from "./routes/auth.js";
 import { healthRoutes } from "./routes/health.js";
@@ -28,13 +30,6 @@ const JWKS_MAX_AGE_SECONDS = 300;
 const PURGE_INTERVAL_MS = 3_600_000;
 /** How often the key ring is reloaded, due rotations promoted and expired keys removed. */
 const KEY_TICK_INTERVAL_MS = 30_000;
-/**
- * Seconds a new key is published before it signs: twice the JWKS cache lifetime, and more than
- * the guard's default JWKS cache age, so resource servers know the key before they meet it.
- */
-const KEY_PROPAGATION_DELAY_SECONDS = 15 * 60;
-/** Age after which the signing key is rotated automatically: 90 days. */
-const KEY_ROTATION_INTERVAL_SECONDS = 90 * 86_400;
 
 /** Log paths that may hold a secret; pino replaces their values. */
 export const REDACTED_LOG_PATHS = [
@@ -76,7 +71,10 @@ export interface SelloServer {
   admin: AdminService;
   store: Store;
   revocations: RevocationList;
+  metrics: Metrics;
   config: ServerConfig;
+  /** Every route registered, as `METHOD /path` with Fastify's `:param` syntax. */
+  routes: string[];
   /** Starts listening and resolves with the base URL of the bound address. */
   listen(): Promise<string>;
   close(): Promise<void>;
@@ -102,8 +100,8 @@ export async function createSelloServer(options: SelloServerOptions): Promise<Se
     hs256Secret: config.hs256Secret,
     keyEncryptionKey: loadKeyEncryptionKey(config.keyEncryptionKeyFile),
     maxTokenLifetimeSeconds: maxTokenLifetime,
-    propagationDelaySeconds: KEY_PROPAGATION_DELAY_SECONDS,
-    rotationIntervalSeconds: KEY_ROTATION_INTERVAL_SECONDS,
+    propagationDelaySeconds: config.keyPropagationDelay,
+    rotationIntervalSeconds: config.keyRotationInterval,
     clock,
   });
 
@@ -123,7 +121,8 @@ export async function createSelloServer(options: SelloServerOptions): Promise<Se
     clock,
   });
 
-  const audit = new AuditLog(store, clock);
+  const metrics = new Metrics(() => keys.signingKeyAgeSeconds());
+  const audit = new AuditLog(store, clock, (type) => metrics.observeAuditEvent(type));
   const auth = new AuthService({
     store,
     issueAccessToken: createAccessTokenIssuer({
@@ -154,12 +153,25 @@ export async function createSelloServer(options: SelloServerOptions): Promise<Se
   });
 
   const app = await buildApp(config, options.logStream);
+  const routes: string[] = [];
+  app.addHook("onRoute", (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    for (const method of methods) {
+      if (method !== "HEAD") routes.push(`${method} ${route.url}`);
+    }
+  });
   const allowedOrigins = new Set([...config.corsOrigins, new URL(config.publicUrl).origin]);
   await installSecurityHeaders(app, {
     allowedOrigins: [...allowedOrigins],
     https: config.tls !== undefined || config.publicUrl.startsWith("https:"),
   });
   installErrorHandlers(app, guard.realm);
+  metrics.install(app);
+  await installApiDocs(app, { publicUrl: config.publicUrl, serveUi: config.apiDocs });
+  app.get("/metrics", { schema: { hide: true } }, async (_request, reply) => {
+    reply.type(metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
   await app.register(healthRoutes, { store });
   await app.register(wellKnownRoutes, {
     keys,
@@ -216,7 +228,9 @@ export async function createSelloServer(options: SelloServerOptions): Promise<Se
     admin,
     store,
     revocations,
+    metrics,
     config,
+    routes,
     async listen() {
       await app.listen({ host: config.host, port: config.port });
       const address = app.server.address();
@@ -254,6 +268,7 @@ async function buildApp(
     bodyLimit: config.bodyLimit,
     forceCloseConnections: true,
     return503OnClosing: true,
+    clientErrorHandler: answerClientError,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
     ...(config.tls === undefined ? {} : { https: { cert: config.tls.cert, key: config.tls.key } }),
   });

@@ -143,7 +143,9 @@ describe("admin API", () => {
       expect(me.body.error).toBe("token_revoked");
       const relogin = await login(running.url, "to-disable", "disable password 1");
       expect(relogin.response.status).toBe(401);
-      expect(relogin.response.body.error).toBe("invalid_credentials");
+      expect((relogin.response.body as unknown as { error: string }).error).toBe(
+        "invalid_credentials",
+      );
 
       const enabled = await request<{ user: { disabled: boolean } }>(
         `${running.url}/admin/users/${user.id}/enable`,
@@ -278,7 +280,7 @@ describe("admin API", () => {
         `${running.url}/admin/audit?type=login.success&limit=2&before=${page.body.nextCursor}`,
         asAdmin(),
       );
-      expect(next.body.events[0]?.id < (page.body.events[1]?.id as string)).toBe(true);
+      expect((next.body.events[0]?.id as string) < (page.body.events[1]?.id as string)).toBe(true);
 
       const mine = await request<{ events: { userId: string }[] }>(
         `${running.url}/admin/audit?user=${adminId}`,

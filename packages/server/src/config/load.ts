@@ -200,6 +200,10 @@ function buildConfig(state: LoadState, parts: ResolvedParts): ServerConfig {
     admin: parts.admin,
     demoUsers,
     createDemoUsers,
+    apiDocs:
+      required("apiDocs") === "on" || (required("apiDocs") === "auto" && mode === "development"),
+    keyRotationInterval: required("keyRotationInterval"),
+    keyPropagationDelay: required("keyPropagationDelay"),
     cookieSecure,
     cookieName: cookieSecure ? "__Secure-sello_refresh" : "sello_refresh",
     configFile: parts.configFile,

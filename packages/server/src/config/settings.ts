@@ -30,6 +30,9 @@ export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export const DEMO_USERS_MODES = ["auto", "on", "off"] as const;
+
+export const API_DOCS_MODES = ["auto", "on", "off"] as const;
+export type ApiDocsMode = (typeof API_DOCS_MODES)[number];
 export type DemoUsersMode = (typeof DEMO_USERS_MODES)[number];
 
 const DAY = 86_400;
@@ -66,6 +69,9 @@ export interface SettingValues {
   adminUsername: string;
   adminPassword: string;
   demoUsers: DemoUsersMode;
+  apiDocs: ApiDocsMode;
+  keyRotationInterval: number;
+  keyPropagationDelay: number;
 }
 
 /** A config file key, which is also the setting's name in code. */
@@ -144,6 +150,8 @@ export const DURATION_BOUNDS = {
   refreshAbsoluteTtl: { min: 60, max: 365 * DAY },
   refreshGrace: { min: 0, max: 60 },
   loginWindow: { min: 1, max: DAY },
+  keyRotationInterval: { min: 0, max: 3650 * DAY },
+  keyPropagationDelay: { min: 0, max: DAY },
 } as const satisfies Partial<Record<SettingKey, { min: number; max: number }>>;
 
 function durationSetting<K extends keyof typeof DURATION_BOUNDS>(
@@ -332,6 +340,21 @@ export const SETTINGS: readonly SettingDefinition[] = [
     default: "auto",
     description:
       "Demo users: `auto` creates them in development when the host is a loopback address, `on` in development on any host, `off` never.",
+  }),
+  enumSetting("SELLO_API_DOCS", "apiDocs", API_DOCS_MODES, {
+    default: "auto",
+    description:
+      "Swagger UI at /docs and the OpenAPI document at /openapi.json: `auto` serves them in development only, `on` always, `off` never.",
+  }),
+  durationSetting("SELLO_KEY_ROTATION_INTERVAL", "keyRotationInterval", {
+    default: "90d",
+    description:
+      "Age at which the signing key is rotated automatically; 0 turns automatic rotation off.",
+  }),
+  durationSetting("SELLO_KEY_PROPAGATION_DELAY", "keyPropagationDelay", {
+    default: "15m",
+    description:
+      "Time a new key is published in the JWKS before it signs. Keep it longer than resource servers cache the JWKS.",
   }),
 ];
 

@@ -92,6 +92,12 @@ export interface ServerConfig {
   readonly admin: AdminAccount | undefined;
   /** SELLO_DEMO_USERS as given. Default `auto`. */
   readonly demoUsers: DemoUsersMode;
+  /** SELLO_API_DOCS resolved: whether /docs and /openapi.json are served. Default: in development only. */
+  readonly apiDocs: boolean;
+  /** SELLO_KEY_ROTATION_INTERVAL in seconds; 0 turns automatic rotation off. Default 7776000 (90 days). */
+  readonly keyRotationInterval: number;
+  /** SELLO_KEY_PROPAGATION_DELAY in seconds. Default 900 (15 minutes). */
+  readonly keyPropagationDelay: number;
   /**
    * Whether to create demo users: in development only, when `demoUsers` is `on`, or when it is
    * `auto` and `host` is a loopback address.

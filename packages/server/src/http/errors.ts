@@ -1,3 +1,4 @@
+import type { Socket } from "node:net";
 import { SelloError } from "@sello/core";
 import { toErrorResponse } from "@sello/guard";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
@@ -75,6 +76,9 @@ function describeValidation(error: Partial<FastifyError>): string {
   return `${where} ${first.message ?? "is invalid"}.`;
 }
 
+/** The error code each failed request was answered with, for metrics. */
+export const responseErrorCodes = new WeakMap<FastifyRequest, string>();
+
 /** Installs the error and not-found handlers, so every error response has the contract's shape. */
 export function installErrorHandlers(app: FastifyInstance, realm: string): void {
   app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
@@ -86,6 +90,7 @@ export function installErrorHandlers(app: FastifyInstance, realm: string): void 
     }
 
     const response = toErrorResponse(sello, realm);
+    responseErrorCodes.set(request, sello.code);
     if (sello instanceof RateLimitedError) {
       response.headers["retry-after"] = String(sello.retryAfterSeconds);
     }
@@ -97,3 +102,51 @@ export function installErrorHandlers(app: FastifyInstance, realm: string): void 
     return reply.code(response.status).headers(response.headers).send(response.body);
   });
 }
+
+/**
+ * Answers a request that Node's HTTP parser rejects before Fastify sees it (headers over the size
+ * limit, a malformed request line or header) with the contract's JSON error, in place of
+ * Fastify's default body. The status stays the HTTP one (431 for oversized headers, 408 for a
+ * timeout, else 400), and the code is `invalid_request`. Only the parser's error code is logged,
+ * because the error also carries the raw request bytes, which may contain credentials.
+ */
+export function answerClientError(
+  this: FastifyInstance,
+  error: Error & { code?: string },
+  socket: Socket,
+): void {
+  if (error.code === "ECONNRESET" || socket.destroyed) {
+    return;
+  }
+  this.log.debug({ code: error.code }, "client error");
+
+  let status = 400;
+  let message = "The request is not valid HTTP.";
+  if (error.code === "HPE_HEADER_OVERFLOW") {
+    status = 431;
+    message = "The request headers are too large.";
+  } else if (error.code === "ERR_HTTP_REQUEST_TIMEOUT") {
+    status = 408;
+    message = "The request was not received in time.";
+  }
+
+  const body = JSON.stringify(new SelloError("invalid_request", { message }).toJSON());
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\n` +
+        "Content-Type: application/json; charset=utf-8\r\n" +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+        "Cache-Control: no-store\r\n" +
+        "X-Content-Type-Options: nosniff\r\n" +
+        "Connection: close\r\n\r\n" +
+        body,
+    );
+  }
+  socket.destroy();
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: "Bad Request",
+  408: "Request Timeout",
+  431: "Request Header Fields Too Large",
+};
