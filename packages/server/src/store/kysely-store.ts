@@ -36,6 +36,15 @@ export interface DialectErrors {
   isUniqueViolation(error: unknown): boolean;
 }
 
+/** Dialect-specific settings for {@link KyselyStore}. */
+export interface KyselyStoreOptions {
+  /**
+   * The PostgreSQL schema that contains Kysely's migration tables. Without it, Kysely's migrator
+   * treats a `kysely_migration` table in any schema of the database as its own. Default none.
+   */
+  migrationTableSchema?: string;
+}
+
 /**
  * The {@link Store} on Kysely. SQLite and PostgreSQL share every query and migration here; the
  * dialect-specific parts (connection, pragmas, error codes) live in their own modules.
@@ -43,14 +52,22 @@ export interface DialectErrors {
 export class KyselyStore implements Store {
   readonly db: Kysely<Database>;
   readonly #errors: DialectErrors;
+  readonly #migrationTableSchema: string | undefined;
 
-  constructor(db: Kysely<Database>, errors: DialectErrors) {
+  constructor(db: Kysely<Database>, errors: DialectErrors, options: KyselyStoreOptions = {}) {
     this.db = db;
     this.#errors = errors;
+    this.#migrationTableSchema = options.migrationTableSchema;
   }
 
   async migrate(): Promise<void> {
-    const migrator = new Migrator({ db: this.db, provider: migrationProvider });
+    const migrator = new Migrator({
+      db: this.db,
+      provider: migrationProvider,
+      ...(this.#migrationTableSchema === undefined
+        ? {}
+        : { migrationTableSchema: this.#migrationTableSchema }),
+    });
     const { error, results } = await migrator.migrateToLatest();
     if (error !== undefined) {
       const failed = results?.find((result) => result.status === "Error");
