@@ -10,6 +10,7 @@ import {
 } from "@sello/core";
 import type { AuditLog, RequestOrigin } from "./audit.js";
 import type { AuthService } from "./auth-service.js";
+import type { RevocationSink } from "./revocation-sink.js";
 
 /** An administrator's view of a user: the public fields plus account state. */
 export interface AdminUserView {
@@ -44,7 +45,7 @@ export interface Actor extends RequestOrigin {
 export interface AdminServiceOptions {
   store: Store;
   auth: AuthService;
-  revocations: RevocationList;
+  revocations: RevocationSink;
   roles: RoleMap;
   audit: AuditLog;
   clock: () => number;

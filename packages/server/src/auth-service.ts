@@ -25,6 +25,7 @@ import {
   sealSuccessor,
   unsealSuccessor,
 } from "./refresh-tokens.js";
+import type { RevocationSink } from "./revocation-sink.js";
 import { normaliseUsername } from "./usernames.js";
 
 /** How many rotations a retry inside the grace window may follow to reach the current token. */
@@ -45,7 +46,7 @@ export interface SessionPolicy {
 export interface AuthServiceOptions {
   store: Store;
   issueAccessToken: (request: IssueRequest) => IssuedAccessToken;
-  revocations: RevocationList;
+  revocations: RevocationSink;
   limiter: ReturnType<typeof createLoginLimiter>;
   roles: RoleMap;
   audit: AuditLog;

@@ -3,7 +3,7 @@ import cookie from "@fastify/cookie";
 import { createRoleMap, RevocationList, type RoleDefinitions, type Store } from "@sello/core";
 import { createAccessTokenIssuer } from "@sello/core/node";
 import { createGuard, type Guard } from "@sello/guard";
-import Fastify, { type FastifyInstance } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { AdminService } from "./admin-service.js";
 import { AuditLog } from "./audit.js";
 import { AuthService } from "./auth-service.js";
@@ -15,6 +15,14 @@ import { loadKeyEncryptionKey } from "./key-encryption-key.js";
 import { KeyManager } from "./key-manager.js";
 import { createLoginLimiter } from "./login-limiter.js";
 import { Metrics } from "./metrics.js";
+import {
+  createRedisConnection,
+  createRedisRevocationFeed,
+  RedisLimiterStore,
+  type RedisRevocationFeed,
+  waitUntilReady,
+} from "./redis/index.js";
+import { createRevocationSink } from "./revocation-sink.js";
 import { adminRoutes } from "./routes/admin.js";
 import { authRoutes } from "./routes/auth.js";
 import { healthRoutes } from "./routes/health.js";
@@ -87,6 +95,7 @@ export interface SelloServer {
 export async function createSelloServer(options: SelloServerOptions): Promise<SelloServer> {
   const { config } = options;
   const clock = options.clock ?? Date.now;
+  const app = await buildApp(config, options.logStream);
   const ownsStore = options.store === undefined;
   const store = options.store ?? openStore(config.database);
   if (ownsStore) {
@@ -107,6 +116,16 @@ export async function createSelloServer(options: SelloServerOptions): Promise<Se
 
   const revocations = new RevocationList({ retentionSeconds: maxTokenLifetime, clock });
   revocations.apply(await store.loadRevocations(clock() - maxTokenLifetime * 1000));
+  const redis =
+    config.redisUrl === undefined
+      ? undefined
+      : await connectRedis(config, {
+          store,
+          revocations,
+          retentionSeconds: maxTokenLifetime,
+          clock,
+          log: app.log,
+        });
 
   const roles = createRoleMap(options.roles);
   const guard = createGuard({
@@ -114,7 +133,7 @@ export async function createSelloServer(options: SelloServerOptions): Promise<Se
     audience: config.audience,
     algorithms: [config.algorithm],
     keys,
-    revocation: revocations,
+    revocation: redis?.feed ?? revocations,
     clockTolerance: CLOCK_TOLERANCE_SECONDS,
     knownRoles: roles.roles,
     realm: "sello",
@@ -133,11 +152,12 @@ export async function createSelloServer(options: SelloServerOptions): Promise<Se
       clientId: config.clientId,
       clock,
     }),
-    revocations,
+    revocations: createRevocationSink(revocations, redis?.feed, app.log),
     limiter: createLoginLimiter({
       maxAttemptsPerAccount: config.loginMaxAttemptsPerAccount,
       maxAttemptsPerIp: config.loginMaxAttemptsPerIp,
       windowSeconds: config.loginWindow,
+      ...(redis === undefined ? {} : { store: redis.limiterStore }),
       clock,
     }),
     roles,
@@ -152,7 +172,6 @@ export async function createSelloServer(options: SelloServerOptions): Promise<Se
     clock,
   });
 
-  const app = await buildApp(config, options.logStream);
   const routes: string[] = [];
   app.addHook("onRoute", (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
@@ -190,7 +209,14 @@ export async function createSelloServer(options: SelloServerOptions): Promise<Se
     clock,
   });
 
-  const admin = new AdminService({ store, auth, revocations, roles, audit, clock });
+  const admin = new AdminService({
+    store,
+    auth,
+    revocations: createRevocationSink(revocations, redis?.feed, app.log),
+    roles,
+    audit,
+    clock,
+  });
   await app.register(adminRoutes, {
     admin,
     guard,
@@ -243,6 +269,7 @@ export async function createSelloServer(options: SelloServerOptions): Promise<Se
       clearInterval(purgeTimer);
       clearInterval(keyTimer);
       await app.close();
+      await redis?.close();
       if (ownsStore) {
         await store.close();
       }
@@ -287,4 +314,58 @@ async function createFirstAdministrator(auth: AuthService, config: ServerConfig)
   if (existing === undefined) {
     await auth.createUser(config.admin.username, config.admin.password, ["admin"]);
   }
+}
+
+/** The Redis-backed parts of a server that shares its state with other instances. */
+interface RedisParts {
+  feed: RedisRevocationFeed;
+  limiterStore: RedisLimiterStore;
+  close(): Promise<void>;
+}
+
+/**
+ * Connects the revocation feed and the login-limit counters to Redis. When Redis cannot be
+ * reached at start-up the server still starts: protected routes answer 503 until the feed has
+ * synchronised, and logins fail with 503 until the counters are reachable.
+ */
+async function connectRedis(
+  config: ServerConfig,
+  context: {
+    store: Store;
+    revocations: RevocationList;
+    retentionSeconds: number;
+    clock: () => number;
+    log: FastifyBaseLogger;
+  },
+): Promise<RedisParts> {
+  const url = config.redisUrl as string;
+  const limiterClient = createRedisConnection(url);
+  const feed = createRedisRevocationFeed({
+    url,
+    prefix: config.redisPrefix,
+    list: context.revocations,
+    loadSnapshot: (since) => context.store.loadRevocations(since),
+    retentionSeconds: context.retentionSeconds,
+    clock: context.clock,
+    maxStalenessMs: config.revocationMaxStaleness * 1000,
+    logger: context.log,
+  });
+
+  try {
+    await Promise.all([waitUntilReady(limiterClient), feed.waitForSync(5_000)]);
+  } catch (error) {
+    context.log.warn(
+      { err: error },
+      "Redis is not reachable yet; revocation checks answer 503 until it is",
+    );
+  }
+
+  return {
+    feed,
+    limiterStore: new RedisLimiterStore({ client: limiterClient, prefix: config.redisPrefix }),
+    async close() {
+      await feed.close();
+      limiterClient.disconnect();
+    },
+  };
 }

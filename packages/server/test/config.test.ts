@@ -99,6 +99,8 @@ describe("loadConfig defaults", () => {
       dataDir: join(dir, "var"),
       database: { driver: "sqlite", filename: join(dir, "var", "sello.db") },
       redisUrl: undefined,
+      redisPrefix: "default",
+      revocationMaxStaleness: 5,
       algorithm: "ES256",
       hs256Secret: undefined,
       keyEncryptionKeyFile: join(dir, "var", "key-encryption.key"),

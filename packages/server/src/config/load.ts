@@ -181,6 +181,8 @@ function buildConfig(state: LoadState, parts: ResolvedParts): ServerConfig {
     dataDir: required("dataDir"),
     database: required("databaseUrl"),
     redisUrl: values.redisUrl,
+    redisPrefix: required("redisPrefix"),
+    revocationMaxStaleness: required("revocationMaxStaleness"),
     algorithm: required("algorithm"),
     hs256Secret: parts.hs256Secret,
     keyEncryptionKeyFile: required("keyEncryptionKeyFile"),

@@ -205,6 +205,16 @@ export const parseDatabaseUrl: Parser<DatabaseConfig> = (text, context) => {
   return { driver: "postgres", url: text };
 };
 
+/** Parses the deployment name used in Redis keys. */
+export const parseRedisPrefix: Parser<string> = (text) => {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(text)) {
+    throw new InvalidSettingError(
+      'must be 1 to 64 letters, digits, "_" or "-", such as "production"',
+    );
+  }
+  return text;
+};
+
 export const parseRedisUrl: Parser<string> = (text) => {
   const url = URL.canParse(text) ? new URL(text) : undefined;
   const isRedis = url?.protocol === "redis:" || url?.protocol === "rediss:";

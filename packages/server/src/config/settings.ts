@@ -13,6 +13,7 @@ import {
   parseOrigins,
   parsePath,
   parsePublicUrl,
+  parseRedisPrefix,
   parseRedisUrl,
   parseSecret,
   parseText,
@@ -48,6 +49,8 @@ export interface SettingValues {
   dataDir: string;
   databaseUrl: DatabaseConfig;
   redisUrl: string;
+  redisPrefix: string;
+  revocationMaxStaleness: number;
   algorithm: Algorithm;
   hs256Secret: string;
   hs256SecretFile: string;
@@ -152,6 +155,7 @@ export const DURATION_BOUNDS = {
   loginWindow: { min: 1, max: DAY },
   keyRotationInterval: { min: 0, max: 3650 * DAY },
   keyPropagationDelay: { min: 0, max: DAY },
+  revocationMaxStaleness: { min: 2, max: 3600 },
 } as const satisfies Partial<Record<SettingKey, { min: number; max: number }>>;
 
 function durationSetting<K extends keyof typeof DURATION_BOUNDS>(
@@ -227,6 +231,18 @@ export const SETTINGS: readonly SettingDefinition[] = [
     unit: "`redis://` or `rediss://` URL",
     description: "Redis server to connect to. Unset means that no Redis is used.",
     parse: parseRedisUrl,
+  }),
+  setting("SELLO_REDIS_PREFIX", "redisPrefix", {
+    default: "default",
+    unit: "1 to 64 letters, digits, `_` or `-`",
+    description:
+      "Name of this deployment in Redis keys (`sello:<prefix>:…`), so deployments sharing a Redis never mix their counters and revocations.",
+    parse: parseRedisPrefix,
+  }),
+  durationSetting("SELLO_REVOCATION_MAX_STALENESS", "revocationMaxStaleness", {
+    default: "5s",
+    description:
+      "With Redis: how long revocation checks keep answering after the revocation feed lost Redis. After that, protected routes answer 503 until Redis is back.",
   }),
   enumSetting("SELLO_ALGORITHM", "algorithm", ALGORITHMS, {
     default: "ES256",

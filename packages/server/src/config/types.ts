@@ -44,6 +44,10 @@ export interface ServerConfig {
   readonly database: DatabaseConfig;
   /** SELLO_REDIS_URL. Default: undefined, meaning that no Redis is used. */
   readonly redisUrl: string | undefined;
+  /** SELLO_REDIS_PREFIX, the deployment's name in Redis keys. Default `default`. */
+  readonly redisPrefix: string;
+  /** SELLO_REVOCATION_MAX_STALENESS in seconds, from 2 to 3600. Default 5. */
+  readonly revocationMaxStaleness: number;
   /** SELLO_ALGORITHM, the access-token signing algorithm. Default `ES256`. */
   readonly algorithm: Algorithm;
   /**
