@@ -7,10 +7,16 @@ export { KyselyStore } from "./kysely-store.js";
 export { openPostgresStore } from "./postgres.js";
 export { openSqliteStore } from "./sqlite.js";
 
-/** Opens the store that SELLO_DATABASE_URL names. */
+/**
+ * Opens the store that SELLO_DATABASE_URL names. A PostgreSQL URL may carry `?schema=NAME` to
+ * keep Sello's tables in a schema of their own (created when missing); the default is `public`.
+ */
 export function openStore(database: DatabaseConfig): Store {
   if (database.driver === "sqlite") {
     return openSqliteStore(database.filename);
   }
-  return openPostgresStore(database.url);
+  const url = new URL(database.url);
+  const schema = url.searchParams.get("schema");
+  url.searchParams.delete("schema");
+  return openPostgresStore(url.toString(), schema === null ? {} : { schema });
 }
