@@ -5,7 +5,9 @@ export function createKeySet(keys: readonly SelloKey[]): KeySource {
   const byKid = new Map<string, SelloKey>();
   for (const key of keys) {
     if (byKid.has(key.kid)) {
-      throw new TypeError(`Two keys share the kid ${JSON.stringify(key.kid)}; each kid must be unique.`);
+      throw new TypeError(
+        `Two keys share the kid ${JSON.stringify(key.kid)}; each kid must be unique.`,
+      );
     }
     byKid.set(key.kid, key);
   }

@@ -1,0 +1,13 @@
+export * from "./base64url.js";
+export * from "./cache.js";
+export * from "./issuer.js";
+export * from "./json.js";
+export { importJwks, type Jwks, toPublicJwks } from "./jwks.js";
+export * from "./jws.js";
+export * from "./key-encryption.js";
+export * from "./key-ring.js";
+export * from "./key-set.js";
+export * from "./keys.js";
+export * from "./sign.js";
+export * from "./types.js";
+export * from "./verifier.js";

@@ -1,0 +1,297 @@
+import { describe, expect, it, vi } from "vitest";
+import type { AccessTokenClaims } from "../src/claims.js";
+import { VerificationCache } from "../src/node/cache.js";
+import { createKeySet } from "../src/node/key-set.js";
+import type { KeySource, SelloKey } from "../src/node/types.js";
+import { createVerifier } from "../src/node/verifier.js";
+import {
+  AUDIENCE,
+  accessClaims,
+  accessHeader,
+  ISSUER,
+  invalid,
+  makeKey,
+  NOW,
+  rejectionOf,
+  signedToken,
+  without,
+} from "./helpers/token-forge.js";
+
+const TOLERANCE = 5;
+const key = makeKey("ES256");
+const replacement = makeKey("ES256");
+const expired = { code: "token_expired", reason: "expired" };
+
+/** Creates a key source whose keys a test can swap. */
+function mutableKeySource(initial: SelloKey[]): KeySource & { keys: Map<string, SelloKey> } {
+  const keys = new Map(initial.map((entry) => [entry.kid, entry]));
+  return {
+    keys,
+    getKey: (kid) => keys.get(kid),
+    getOnlyKey: () => (keys.size === 1 ? [...keys.values()][0] : undefined),
+  };
+}
+
+/** Creates a cached verifier over `source` with a frozen clock (milliseconds) that tests can set. */
+function cachedVerifier(source: KeySource, maxEntries?: number) {
+  const clock = { now: NOW * 1000 };
+  const verify = createVerifier({
+    algorithms: ["ES256"],
+    keys: source,
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    clockTolerance: TOLERANCE,
+    clock: () => clock.now,
+    cache: maxEntries === undefined ? {} : { maxEntries },
+  });
+  return { verify, clock };
+}
+
+describe("verification cache expiry", () => {
+  const exp = NOW + 60;
+  const token = signedToken(key, { payload: accessClaims({ exp }) });
+
+  it("returns the cached claims object on a hit", () => {
+    const { verify } = cachedVerifier(createKeySet([key]));
+    expect(verify(token)).toBe(verify(token));
+  });
+
+  it("accepts a cached token one millisecond before exp plus tolerance", () => {
+    const { verify, clock } = cachedVerifier(createKeySet([key]));
+    const first = verify(token);
+    clock.now = (exp + TOLERANCE) * 1000 - 1;
+    expect(verify(token)).toBe(first);
+  });
+
+  it("rejects a cached token at exactly exp plus tolerance", () => {
+    const { verify, clock } = cachedVerifier(createKeySet([key]));
+    verify(token);
+    clock.now = (exp + TOLERANCE) * 1000;
+    expect(rejectionOf(() => verify(token))).toEqual(expired);
+  });
+
+  it("rejects a cached token after exp plus tolerance", () => {
+    const { verify, clock } = cachedVerifier(createKeySet([key]));
+    verify(token);
+    clock.now = (exp + TOLERANCE) * 1000 + 3_600_000;
+    expect(rejectionOf(() => verify(token))).toEqual(expired);
+  });
+
+  it("verifies afresh after dropping an expired entry", () => {
+    const { verify, clock } = cachedVerifier(createKeySet([key]));
+    verify(token);
+    clock.now = (exp + TOLERANCE) * 1000;
+    rejectionOf(() => verify(token));
+    clock.now = NOW * 1000;
+    expect(verify(token).exp).toBe(exp);
+  });
+
+  it("expires a token issued long before exp at the same instant", () => {
+    const old = signedToken(key, { payload: accessClaims({ exp, iat: NOW - 86_400 }) });
+    const { verify, clock } = cachedVerifier(createKeySet([key]));
+    verify(old);
+    clock.now = (exp + TOLERANCE) * 1000 - 1;
+    expect(verify(old).iat).toBe(NOW - 86_400);
+    clock.now = (exp + TOLERANCE) * 1000;
+    expect(rejectionOf(() => verify(old))).toEqual(expired);
+  });
+
+  it("never caches a token without iat", () => {
+    const noIat = signedToken(key, { payload: without(accessClaims({ exp }), "iat") });
+    const { verify } = cachedVerifier(createKeySet([key]));
+    expect(rejectionOf(() => verify(noIat))).toEqual(invalid("claim_invalid"));
+    expect(rejectionOf(() => verify(noIat))).toEqual(invalid("claim_invalid"));
+  });
+});
+
+describe("verification cache not-before", () => {
+  const nbf = NOW + 3;
+  const token = signedToken(key, { payload: accessClaims({ nbf, iat: NOW - 10 }) });
+
+  it("accepts a cached token at exactly nbf minus tolerance", () => {
+    const { verify, clock } = cachedVerifier(createKeySet([key]));
+    const first = verify(token);
+    clock.now = (nbf - TOLERANCE) * 1000;
+    expect(verify(token)).toBe(first);
+  });
+
+  it("rejects a cached token one millisecond before nbf minus tolerance", () => {
+    const { verify, clock } = cachedVerifier(createKeySet([key]));
+    verify(token);
+    clock.now = (nbf - TOLERANCE) * 1000 - 1;
+    expect(rejectionOf(() => verify(token))).toEqual(invalid("not_yet_valid"));
+  });
+
+  it("rejects cached iat after the clock moves back", () => {
+    const recent = signedToken(key, { payload: accessClaims({ iat: NOW }) });
+    const { verify, clock } = cachedVerifier(createKeySet([key]));
+    verify(recent);
+    clock.now = (NOW - TOLERANCE - 1) * 1000;
+    expect(rejectionOf(() => verify(recent))).toEqual(invalid("iat_in_future"));
+  });
+});
+
+describe("verification cache keys", () => {
+  it("rejects a cached token once its key is removed", () => {
+    const source = mutableKeySource([key]);
+    const { verify } = cachedVerifier(source);
+    const token = signedToken(key);
+    verify(token);
+    source.keys.delete(key.kid);
+    expect(rejectionOf(() => verify(token))).toEqual(invalid("unknown_kid"));
+  });
+
+  it("rejects a cached token once its kid maps to another key object", () => {
+    const source = mutableKeySource([key]);
+    const { verify } = cachedVerifier(source);
+    const token = signedToken(key);
+    verify(token);
+    source.keys.set(key.kid, { ...replacement, kid: key.kid });
+    expect(rejectionOf(() => verify(token))).toEqual(invalid("signature_invalid"));
+  });
+
+  it("accepts a cached token again when the same key object returns", () => {
+    const source = mutableKeySource([key]);
+    const { verify } = cachedVerifier(source);
+    const token = signedToken(key);
+    verify(token);
+    source.keys.delete(key.kid);
+    rejectionOf(() => verify(token));
+    source.keys.set(key.kid, key);
+    expect(verify(token).sub).toBe("user_123");
+  });
+
+  it("rejects a cached kid-less token once the source holds a second key", () => {
+    const source = mutableKeySource([key]);
+    const { verify } = cachedVerifier(source);
+    const token = signedToken(key, { header: without(accessHeader(key), "kid") });
+    verify(token);
+    source.keys.set(replacement.kid, replacement);
+    expect(rejectionOf(() => verify(token))).toEqual(invalid("kid_required"));
+  });
+
+  it("looks the key up on every hit", () => {
+    const source = createKeySet([key]);
+    const getKey = vi.spyOn(source, "getKey");
+    const { verify } = cachedVerifier(source);
+    const token = signedToken(key);
+    verify(token);
+    verify(token);
+    verify(token);
+    expect(getKey).toHaveBeenCalledTimes(3);
+  });
+});
+
+describe("verification cache failures", () => {
+  it("does not cache a rejection", () => {
+    const nbf = NOW + 60;
+    const token = signedToken(key, { payload: accessClaims({ nbf }) });
+    const { verify, clock } = cachedVerifier(createKeySet([key]));
+    expect(rejectionOf(() => verify(token))).toEqual(invalid("not_yet_valid"));
+    clock.now = nbf * 1000;
+    expect(verify(token).nbf).toBe(nbf);
+  });
+
+  it("does not cache an unknown kid", () => {
+    const source = mutableKeySource([replacement]);
+    const { verify } = cachedVerifier(source);
+    const token = signedToken(key);
+    expect(rejectionOf(() => verify(token))).toEqual(invalid("unknown_kid"));
+    source.keys.set(key.kid, key);
+    expect(verify(token).sub).toBe("user_123");
+  });
+
+  it("checks the signature of a bad token on every call", () => {
+    const source = createKeySet([key]);
+    const getKey = vi.spyOn(source, "getKey");
+    const { verify } = cachedVerifier(source);
+    const token = `${signedToken(key).slice(0, -4)}AAAA`;
+    expect(rejectionOf(() => verify(token))).toEqual(invalid("signature_invalid"));
+    expect(rejectionOf(() => verify(token))).toEqual(invalid("signature_invalid"));
+    expect(getKey).toHaveBeenCalledTimes(2);
+  });
+});
+
+describe("verification cache bound", () => {
+  const tokens = ["a", "b", "c"].map((jti) => signedToken(key, { payload: accessClaims({ jti }) }));
+  const [first, second, third] = tokens as [string, string, string];
+
+  it("evicts the least recently used token", () => {
+    const { verify } = cachedVerifier(createKeySet([key]), 2);
+    const claimsA = verify(first);
+    verify(second);
+    verify(third);
+    expect(verify(first)).not.toBe(claimsA);
+  });
+
+  it("keeps a token that was used recently", () => {
+    const { verify } = cachedVerifier(createKeySet([key]), 2);
+    const claimsA = verify(first);
+    const claimsB = verify(second);
+    verify(first);
+    verify(third);
+    expect(verify(first)).toBe(claimsA);
+    expect(verify(second)).not.toBe(claimsB);
+  });
+
+  it("freezes cached claims", () => {
+    const { verify } = cachedVerifier(createKeySet([key]));
+    const claims = verify(first);
+    expect(Object.isFrozen(claims)).toBe(true);
+    expect(Object.isFrozen(claims.roles)).toBe(true);
+  });
+});
+
+describe("VerificationCache", () => {
+  const entry = (jti: string) => ({
+    claims: { jti } as unknown as AccessTokenClaims,
+    key,
+    kid: key.kid,
+  });
+
+  it("holds at most maxEntries tokens", () => {
+    const cache = new VerificationCache(3);
+    for (let index = 0; index < 10; index++) {
+      cache.set(`token-${index}`, entry(String(index)));
+    }
+    expect(cache.size).toBe(3);
+    expect(cache.get("token-6")).toBeUndefined();
+    expect(cache.get("token-9")?.claims.jti).toBe("9");
+  });
+
+  it("moves an entry to most recently used on get", () => {
+    const cache = new VerificationCache(2);
+    cache.set("a", entry("a"));
+    cache.set("b", entry("b"));
+    cache.get("a");
+    cache.set("c", entry("c"));
+    expect(cache.get("a")).toBeDefined();
+    expect(cache.get("b")).toBeUndefined();
+  });
+
+  it("replaces an entry without growing", () => {
+    const cache = new VerificationCache(2);
+    cache.set("a", entry("1"));
+    cache.set("a", entry("2"));
+    expect(cache.size).toBe(1);
+    expect(cache.get("a")?.claims.jti).toBe("2");
+  });
+
+  it("deletes and clears entries", () => {
+    const cache = new VerificationCache(2);
+    cache.set("a", entry("a"));
+    cache.set("b", entry("b"));
+    cache.delete("a");
+    expect(cache.size).toBe(1);
+    cache.clear();
+    expect(cache.size).toBe(0);
+  });
+
+  it("defaults to 10,000 entries", () => {
+    expect(new VerificationCache().maxEntries).toBe(10_000);
+  });
+
+  it.each([0, -1, 1.5, Number.NaN])("rejects maxEntries %s", (maxEntries) => {
+    expect(() => new VerificationCache(maxEntries)).toThrow(TypeError);
+  });
+});
