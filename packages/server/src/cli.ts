@@ -1,100 +1,130 @@
-import { ConfigError, loadConfig } from "./config/index.js";
-import { createSelloServer } from "./server.js";
+import { SelloError } from "@sello/core";
+import { type CommandSpec, parseCommandLine, usageError } from "./cli/args.js";
+import { COMMAND_GROUPS, COMMANDS, findCommand } from "./cli/commands.js";
+import { renderCommand, renderGroup, renderOverview } from "./cli/help.js";
+import { type CliIo, Output } from "./cli/output.js";
+import { PromptCancelledError } from "./cli/prompt.js";
 
-const USAGE = `Usage: sello <command>
+/** The exit status after Ctrl-C at a password prompt: 128 plus SIGINT (2), as shells report it. */
+const EXIT_CANCELLED = 130;
 
-Commands:
-  serve     Start the auth server (the default).
-  help      Show this text.
-
-Settings come from SELLO_* environment variables; see docs/configuration.md.`;
-
-/** Runs the `sello` command line and resolves with the process exit code. */
-export async function main(argv: readonly string[]): Promise<number> {
-  const command = argv[0] ?? "serve";
-  switch (command) {
-    case "serve":
-      return serve();
-    case "help":
-    case "--help":
-    case "-h":
-      process.stdout.write(`${USAGE}\n`);
-      return 0;
-    default:
-      process.stderr.write(`sello: unknown command "${command}".\n\n${USAGE}\n`);
-      return 2;
+/**
+ * Runs the `sello` command line and resolves with the process exit code: 0 on success, the
+ * registry's exit code of the error otherwise (see `exitCodeForCode`), or 130 after Ctrl-C at a
+ * password prompt. Without a command it starts the server.
+ */
+export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  const output = new Output(io, wantsJson(argv));
+  try {
+    await dispatch(argv, io, output);
+    return 0;
+  } catch (error) {
+    if (error instanceof PromptCancelledError) {
+      io.stderr.write(`sello: ${error.message}\n`);
+      return EXIT_CANCELLED;
+    }
+    return output.failure(toSelloError(error));
   }
 }
 
-async function serve(): Promise<number> {
-  let config: ReturnType<typeof loadConfig>;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`sello: ${error.message}\n`);
-      return 78;
+function processIo(): CliIo {
+  return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env };
+}
+
+async function dispatch(argv: readonly string[], io: CliIo, output: Output): Promise<void> {
+  const first = argv[0];
+  if (first === "-h" || first === "--help") {
+    output.raw(renderOverview(COMMANDS));
+    return;
+  }
+  if (first === "help") {
+    output.raw(renderHelpFor(argv.slice(1)));
+    return;
+  }
+
+  const words = leadingWords(argv);
+  if (words.length === 0) {
+    // `sello` alone, or followed by options only, starts the server.
+    await runCommand(findCommand(["serve"]) as CommandSpec, argv, io, output);
+    return;
+  }
+
+  const command = findCommand(words);
+  if (command !== undefined) {
+    await runCommand(command, argv.slice(command.name.length), io, output);
+    return;
+  }
+
+  const group = words[0] as string;
+  if (!COMMAND_GROUPS.has(group)) {
+    throw usageError(`Unknown command "${group}".`);
+  }
+  if (words.length > 1) {
+    throw usageError(`Unknown command "sello ${group} ${words[1]}".`, [group]);
+  }
+  if (argv.includes("--help") || argv.includes("-h")) {
+    output.raw(renderGroup(group, COMMANDS));
+    return;
+  }
+  const names = COMMANDS.filter((spec) => spec.name[0] === group).map((spec) => spec.name[1]);
+  throw usageError(`"sello ${group}" needs a command: ${names.join(", ")}.`, [group]);
+}
+
+async function runCommand(
+  command: CommandSpec,
+  argv: readonly string[],
+  io: CliIo,
+  output: Output,
+): Promise<void> {
+  const { args, values, help } = parseCommandLine(command, argv);
+  if (help) {
+    output.raw(renderCommand(command));
+    return;
+  }
+  await command.run({ command, args, values, output, io });
+}
+
+/** Renders `sello help [words…]`. */
+function renderHelpFor(words: readonly string[]): string {
+  if (words.length === 0) {
+    return renderOverview(COMMANDS);
+  }
+  const command = findCommand(words);
+  if (command !== undefined && command.name.length === words.length) {
+    return renderCommand(command);
+  }
+  const group = words[0] as string;
+  if (words.length === 1 && COMMAND_GROUPS.has(group)) {
+    return renderGroup(group, COMMANDS);
+  }
+  throw usageError(`There is no command "sello ${words.join(" ")}".`);
+}
+
+/** Returns the words before the first option: the command name, then its first arguments. */
+function leadingWords(argv: readonly string[]): string[] {
+  const words: string[] = [];
+  for (const argument of argv) {
+    if (argument.startsWith("-")) {
+      break;
     }
-    throw error;
+    words.push(argument);
   }
+  return words;
+}
 
-  let server: Awaited<ReturnType<typeof createSelloServer>>;
-  try {
-    server = await createSelloServer({ config });
-  } catch (error) {
-    process.stderr.write(`sello: cannot start: ${describeStartError(error, config.dataDir)}\n`);
-    return 1;
+/** Reports whether `--json` comes before any `--` that ends the options. */
+function wantsJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf("--");
+  return (end === -1 ? argv : argv.slice(0, end)).includes("--json");
+}
+
+function toSelloError(error: unknown): SelloError {
+  if (error instanceof SelloError) {
+    return error;
   }
-
-  for (const warning of config.warnings) {
-    server.app.log.warn(warning);
-  }
-
-  let url: string;
-  try {
-    url = await server.listen();
-  } catch (error) {
-    await server.close();
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "EADDRINUSE") {
-      process.stderr.write(
-        `sello: port ${config.port} on ${config.host} is already in use. Stop the other process or set SELLO_PORT to a free port.\n`,
-      );
-      return 1;
-    }
-    process.stderr.write(
-      `sello: cannot listen on ${config.host}:${config.port}: ${(error as Error).message}\n`,
-    );
-    return 1;
-  }
-
-  server.app.log.info(
-    { url, publicUrl: config.publicUrl, mode: config.mode },
-    "Sello is listening",
-  );
-  process.stdout.write(
-    `Sello ${config.mode} server listening on ${url} (public URL ${config.publicUrl})\n`,
-  );
-
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
+  const message = error instanceof Error ? error.message : String(error);
+  return new SelloError("internal_error", {
+    message: `Unexpected error: ${message}`,
+    cause: error,
   });
-  await server.close();
-  return 0;
-}
-
-function describeStartError(error: unknown, dataDir: string): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (
-    code === "EACCES" ||
-    code === "EPERM" ||
-    code === "EROFS" ||
-    code === "SQLITE_CANTOPEN" ||
-    code === "SQLITE_READONLY"
-  ) {
-    return `the data folder ${dataDir} is not writable. Fix its permissions or set SELLO_DATA_DIR to a writable folder.`;
-  }
-  return error instanceof Error ? error.message : String(error);
 }

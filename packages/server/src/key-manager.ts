@@ -46,6 +46,8 @@ export interface ScheduledRotation {
 export class KeyManager implements KeySource {
   readonly #options: KeyManagerOptions;
   #ring: KeyRing;
+  /** The tail of the queue that runs `rotate` and `tick` one at a time in this process. */
+  #queue: Promise<unknown> = Promise.resolve();
 
   private constructor(options: KeyManagerOptions, ring: KeyRing) {
     this.#options = options;
@@ -99,7 +101,8 @@ export class KeyManager implements KeySource {
 
   /**
    * Starts a rotation: stores a new key of the configured algorithm as "next", published at once
-   * and signing after the propagation delay. A rotation already under way is returned as is.
+   * and signing after the propagation delay. A rotation already under way is returned as is, and
+   * so is the key that wins when another instance sharing the store rotates at the same moment.
    */
   async rotate(): Promise<ScheduledRotation> {
     if (this.#options.algorithm === "HS256") {
@@ -107,6 +110,10 @@ export class KeyManager implements KeySource {
         "HS256 keys are shared secrets from the configuration; rotate them by changing the secret.",
       );
     }
+    return this.#exclusive(() => this.#rotate());
+  }
+
+  async #rotate(): Promise<ScheduledRotation> {
     await this.#reload();
     const pending = this.#ring.entries().find((entry) => entry.state === "next");
     if (pending !== undefined) {
@@ -116,7 +123,11 @@ export class KeyManager implements KeySource {
     this.#ring.addNext(generateKey(this.#options.algorithm));
     const added = this.#ring.entries().find((entry) => entry.state === "next") as KeyRingEntry;
     await this.#options.store.saveKey(toStoredKey(added, this.#options.keyEncryptionKey));
-    return this.#describe(added);
+
+    // Reloading settles a race with another instance: every instance keeps the same next key.
+    await this.#reload();
+    const next = this.#ring.entries().find((entry) => entry.state === "next");
+    return this.#describe(next ?? added);
   }
 
   /**
@@ -128,6 +139,10 @@ export class KeyManager implements KeySource {
     if (this.#options.algorithm === "HS256") {
       return;
     }
+    await this.#exclusive(() => this.#tick());
+  }
+
+  async #tick(): Promise<void> {
     await this.#reload();
     const now = this.#options.clock();
     const entries = this.#ring.entries();
@@ -147,7 +162,7 @@ export class KeyManager implements KeySource {
       now >=
         (current.activatedAt ?? current.createdAt) + this.#options.rotationIntervalSeconds * 1000
     ) {
-      await this.rotate();
+      await this.#rotate();
     }
 
     for (const removed of this.#ring.prune()) {
@@ -172,8 +187,15 @@ export class KeyManager implements KeySource {
     await this.#persist();
   }
 
+  /** Runs `work` after every earlier `rotate` and `tick` of this process has settled. */
+  #exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(work, work);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
   async #reload(): Promise<void> {
-    const stored = await this.#options.store.listKeys();
+    const stored = await listSettledKeys(this.#options.store);
     const known = new Set(this.#ring.entries().map((entry) => `${entry.key.kid}:${entry.state}`));
     const changed =
       stored.length !== known.size || stored.some((row) => !known.has(`${row.kid}:${row.state}`));
@@ -200,7 +222,28 @@ export class KeyManager implements KeySource {
 }
 
 async function loadRing(options: KeyManagerOptions): Promise<KeyRing> {
-  return buildRing(await options.store.listKeys(), options);
+  return buildRing(await listSettledKeys(options.store), options);
+}
+
+/**
+ * Lists the stored keys with at most one "next" key. Instances that share a store and rotate at
+ * the same moment each store a next key. The earliest created one (then the lowest kid) is kept
+ * and the others are deleted, so every instance keeps the same key, before any of them signs.
+ */
+async function listSettledKeys(store: Store): Promise<StoredKey[]> {
+  const stored = await store.listKeys();
+  const next = stored
+    .filter((row) => row.state === "next")
+    .sort((left, right) => left.createdAt - right.createdAt || (left.kid < right.kid ? -1 : 1));
+  if (next.length <= 1) {
+    return stored;
+  }
+
+  const extra = new Set(next.slice(1));
+  for (const row of extra) {
+    await store.deleteKey(row.kid);
+  }
+  return stored.filter((row) => !extra.has(row));
 }
 
 function buildRing(stored: StoredKey[], options: KeyManagerOptions): KeyRing {

@@ -104,9 +104,9 @@ export function installErrorHandlers(app: FastifyInstance, realm: string): void 
 }
 
 /**
- * Answers a request that Node's HTTP parser rejects before Fastify sees it (headers over the size
- * limit, a malformed request line or header) with the contract's JSON error, in place of
- * Fastify's default body. The status stays the HTTP one (431 for oversized headers, 408 for a
+ * Responds with the contract's JSON error, in place of Fastify's default body, to a request that
+ * Node's HTTP parser rejects before Fastify receives it: headers over the size limit, a malformed
+ * request line or header. The status stays the HTTP one (431 for oversized headers, 408 for a
  * timeout, else 400), and the code is `invalid_request`. Only the parser's error code is logged,
  * because the error also carries the raw request bytes, which may contain credentials.
  */

@@ -35,11 +35,13 @@ const loginSchema = {
   },
 } as const;
 
+// A refresh token has 43 characters. The bound only keeps absurd values out: an access token sent
+// here by mistake must still reach the shape check and get invalid_refresh_token.
 const refreshSchema = {
   body: {
     type: ["object", "null"],
     additionalProperties: false,
-    properties: { refresh_token: { type: "string", maxLength: 512 } },
+    properties: { refresh_token: { type: "string", maxLength: 16_384 } },
   },
 } as const;
 
@@ -173,7 +175,20 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
       checkCsrf(request, options.allowedOrigins);
     }
     const hasBearer = authorizationValues(request).length > 0;
-    const claims = hasBearer ? await requireBearer(request) : undefined;
+    let claims: AccessTokenClaims | undefined;
+    try {
+      claims = hasBearer ? await requireBearer(request) : undefined;
+    } catch (error) {
+      // The cookie alone may end its session, so a bearer token that fails verification (most
+      // often one that has expired) must not keep that session alive.
+      if (!hasCookie || !(error instanceof SelloError) || error.status !== 401) {
+        throw error;
+      }
+      request.log.info(
+        { code: error.code, reason: error.reason },
+        "logout ignored the bearer token",
+      );
+    }
 
     await auth.logout({ refreshToken: hasCookie ? cookie : undefined, claims }, originOf(request));
     clearRefreshCookie(reply);
@@ -212,10 +227,11 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
     // RFC 7009 clients send a form; JSON is accepted too. The form parser exists only here.
     scope.addContentTypeParser(
       "application/x-www-form-urlencoded",
-      { parseAs: "string", bodyLimit: 32_768 },
+      { parseAs: "string" },
       (_request, text, done) => {
         const params = new URLSearchParams(text as string);
-        const body: Record<string, string> = {};
+        // Without a prototype, a "__proto__" parameter is an own field that validation rejects.
+        const body: Record<string, string> = Object.create(null);
         for (const [key, value] of params) {
           if (Object.hasOwn(body, key)) {
             done(

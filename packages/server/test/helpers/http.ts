@@ -1,3 +1,5 @@
+import { expect } from "vitest";
+
 /** A parsed Set-Cookie header. */
 export interface SetCookie {
   name: string;
@@ -74,4 +76,73 @@ export async function refreshWithCookie(baseUrl: string, cookie: { name: string;
     method: "POST",
     headers: { cookie: `${cookie.name}=${cookie.value}`, "x-sello-csrf": "1" },
   });
+}
+
+/** The body of a login or refresh response; `refresh_token` only in body delivery. */
+export interface TokenBody {
+  access_token: string;
+  token_type: string;
+  expires_in: number;
+  refresh_token?: string;
+  refresh_token_expires_in?: number;
+  user: { id: string; username: string; roles: string[]; permissions: string[] };
+}
+
+/** Logs in with `refresh_token_delivery: "body"` and returns both tokens. */
+export async function loginForTokens(baseUrl: string, username: string, password: string) {
+  const response = await request<TokenBody>(`${baseUrl}/auth/login`, {
+    method: "POST",
+    json: { username, password, refresh_token_delivery: "body" },
+  });
+  expect(response.status).toBe(200);
+  return {
+    response,
+    accessToken: response.body.access_token,
+    refreshToken: response.body.refresh_token as string,
+  };
+}
+
+/** Refreshes with a refresh token in the JSON body. */
+export async function refreshWithBody(baseUrl: string, refreshToken: string) {
+  return request<TokenBody>(`${baseUrl}/auth/refresh`, {
+    method: "POST",
+    json: { refresh_token: refreshToken },
+  });
+}
+
+/** Calls GET /auth/me with the access token as a bearer token. */
+export async function getMe(baseUrl: string, accessToken: string) {
+  return request(`${baseUrl}/auth/me`, { headers: bearer(accessToken) });
+}
+
+/** Builds the Authorization header for a bearer token. */
+export function bearer(accessToken: string): Record<string, string> {
+  return { authorization: `Bearer ${accessToken}` };
+}
+
+/**
+ * Asserts that a response is a contract error: the status, a JSON content type, and a body with
+ * exactly `error` (the code) and `message` (one plain sentence).
+ */
+export function expectError(response: JsonResponse<unknown>, status: number, code: string): void {
+  expect(response.status).toBe(status);
+  expect(response.headers.get("content-type")).toMatch(/^application\/json/);
+  expect(response.body).toEqual({ error: code, message: expect.any(String) });
+  const { message } = response.body as { message: string };
+  expect(message).toMatch(/^[A-Z][^\n]*\.$/);
+  expect(message).not.toMatch(/\bat .*\.(?:js|ts):\d+/);
+}
+
+/** Reads the payload of a JWT without verifying it, for checks on claims the server issued. */
+export function decodeClaims(
+  token: string,
+): Record<string, unknown> & { sid: string; sub: string } {
+  const payload = token.split(".")[1] ?? "";
+  return JSON.parse(Buffer.from(payload, "base64url").toString("utf8"));
+}
+
+/** Reads the protected header of a JWT without verifying it. */
+export function decodeHeader(token: string): Record<string, unknown> {
+  const header = token.split(".")[0] ?? "";
+  return JSON.parse(Buffer.from(header, "base64url").toString("utf8"));
 }

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Store } from "@sello/core";
 import { loadConfig } from "../../src/config/index.js";
 import { createSelloServer, type SelloServer } from "../../src/server.js";
 
@@ -39,13 +40,23 @@ export interface RunningServer {
   stop(options?: { keepData?: boolean }): Promise<void>;
 }
 
+export interface StartOptions {
+  clock?: TestClock;
+  /** Reuse this folder, which `stop` then keeps. Default: a fresh temporary folder. */
+  dataDir?: string;
+  /** Where the server writes its log lines; SELLO_LOG_LEVEL must not be `silent` for any. */
+  logStream?: NodeJS.WritableStream;
+  /** A store to use instead of the configured SQLite file. The caller closes it. */
+  store?: Store;
+}
+
 /**
  * Starts a real Sello server on 127.0.0.1 with a SQLite file in a fresh temporary folder.
  * `env` adds or overrides SELLO_* settings.
  */
 export async function startServer(
   env: Record<string, string> = {},
-  options: { clock?: TestClock; dataDir?: string } = {},
+  options: StartOptions = {},
 ): Promise<RunningServer> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "sello-server-"));
   const port = env.SELLO_PORT ?? String(await freePort());
@@ -60,7 +71,12 @@ export async function startServer(
   };
   const clock = options.clock ?? createTestClock();
   const config = loadConfig(fullEnv, { cwd: dataDir });
-  const server = await createSelloServer({ config, clock });
+  const server = await createSelloServer({
+    config,
+    clock,
+    ...(options.logStream === undefined ? {} : { logStream: options.logStream }),
+    ...(options.store === undefined ? {} : { store: options.store }),
+  });
   const url = await server.listen();
 
   return {
