@@ -60,7 +60,7 @@ export class RateLimitedError extends SelloError {
 
   constructor(retryAfterSeconds: number) {
     super("rate_limited", {
-      message: `Too many login attempts. Try again in ${retryAfterSeconds} seconds.`,
+      message: `Too many failed attempts. Try again in ${retryAfterSeconds} seconds.`,
     });
     this.retryAfterSeconds = retryAfterSeconds;
   }
@@ -259,20 +259,32 @@ export class AuthService {
     newPassword: string,
     origin: RequestOrigin,
   ): Promise<void> {
-    const { store, clock, revocations, audit } = this.#options;
+    const { store, clock, revocations, audit, limiter } = this.#options;
     const user = await store.findUserById(claims.sub);
     if (user === undefined || user.disabled) {
       throw new SelloError("token_revoked", { reason: "user_gone" });
+    }
+
+    // A stolen access token must not allow unlimited guesses of the current password, so these
+    // checks count against the same limits as logins, under an account key of their own.
+    const ip = origin.ip ?? "unknown";
+    const account = `password-change:${user.id}`;
+    const limit = await limiter.check(ip, account);
+    if (!limit.allowed) {
+      await audit.record("password.rate_limited", { ...origin, userId: user.id });
+      throw new RateLimitedError(limit.retryAfterSeconds);
     }
     if (
       isPasswordTooLong(currentPassword) ||
       !(await verifyPassword(user.passwordHash, currentPassword)).valid
     ) {
+      await limiter.recordFailure(ip, account);
       await audit.record("password.change_failed", { ...origin, userId: user.id });
       throw new SelloError("invalid_credentials", {
         message: "The current password is incorrect.",
       });
     }
+    await limiter.recordSuccess(ip, account);
     checkNewPassword(newPassword, { username: user.username });
 
     const now = clock();

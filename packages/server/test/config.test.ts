@@ -348,7 +348,7 @@ describe("invalid settings", () => {
     ["SELLO_LOGIN_WINDOW", "25h", "from 1s to 1d"],
     ["SELLO_LOGIN_MAX_ATTEMPTS_PER_ACCOUNT", "0", "from 1 to 1000"],
     ["SELLO_LOGIN_MAX_ATTEMPTS_PER_ACCOUNT", "five", "from 1 to 1000, such as 5"],
-    ["SELLO_LOGIN_MAX_ATTEMPTS_PER_IP", "100001", "from 1 to 100000"],
+    ["SELLO_LOGIN_MAX_ATTEMPTS_PER_IP", "1001", "from 1 to 1000"],
     ["SELLO_BODY_LIMIT", "1023", "from 1024 to 1048576"],
     ["SELLO_BODY_LIMIT", "16kb", "such as 16384"],
     ["SELLO_REGISTRATION", "yes", "must be open or closed"],

@@ -22,7 +22,7 @@ function expectRateLimited(response: JsonResponse): number {
   const retryAfter = response.headers.get("retry-after") ?? "";
   expect(retryAfter).toMatch(/^[1-9]\d*$/);
   expect(response.body.message).toBe(
-    `Too many login attempts. Try again in ${retryAfter} seconds.`,
+    `Too many failed attempts. Try again in ${retryAfter} seconds.`,
   );
   return Number(retryAfter);
 }

@@ -228,4 +228,31 @@ describe("POST /auth/password", () => {
     expect(events).toHaveLength(1);
     expect(events[0]?.detail).toEqual({ revokedSessions: 1 });
   });
+
+  describe("guessing the current password", () => {
+    it("is rate limited with Retry-After", async () => {
+      const limited = await startServer({ SELLO_LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: "2" });
+      try {
+        await addUser(limited, "guessed", OLD_PASSWORD);
+        const { accessToken } = await loginForTokens(limited.url, "guessed", OLD_PASSWORD);
+        const wrong = { current_password: "not the password", new_password: NEW_PASSWORD };
+        const send = () =>
+          request(`${limited.url}/auth/password`, {
+            method: "POST",
+            headers: bearer(accessToken),
+            json: wrong,
+          });
+
+        expectError(await send(), 401, "invalid_credentials");
+        expectError(await send(), 401, "invalid_credentials");
+        const blocked = await send();
+        expectError(blocked, 429, "rate_limited");
+        expect(Number(blocked.headers.get("retry-after"))).toBeGreaterThan(0);
+        const events = await limited.server.store.listAudit({ type: "password.rate_limited" });
+        expect(events).toHaveLength(1);
+      } finally {
+        await limited.stop();
+      }
+    });
+  });
 });

@@ -322,9 +322,9 @@ export const SETTINGS: readonly SettingDefinition[] = [
   }),
   setting("SELLO_LOGIN_MAX_ATTEMPTS_PER_IP", "loginMaxAttemptsPerIp", {
     default: "20",
-    unit: "integer, 1 to 100000",
+    unit: "integer, 1 to 1000",
     description: "Failed logins from one IP address allowed within the login window.",
-    parse: integerParser(1, 100_000, 20),
+    parse: integerParser(1, 1000, 20),
   }),
   durationSetting("SELLO_LOGIN_WINDOW", "loginWindow", {
     default: "15m",
