@@ -1,90 +1,135 @@
+// Exit statuses from BSD sysexits.h, which the `sello` command line returns.
+/** The command line was used incorrectly: an unknown command or option, a missing argument. */
+const EX_USAGE = 64;
+/** The input data was incorrect: an invalid value, a weak password, a duplicate name. */
+const EX_DATAERR = 65;
+/** A named input (a user, a session) does not exist. */
+const EX_NOINPUT = 66;
+/** A service the command needs is unavailable: the database, a port, the signing key. */
+const EX_UNAVAILABLE = 69;
+/** An internal software error. */
+const EX_SOFTWARE = 70;
+/** A temporary failure: trying again later may succeed. */
+const EX_TEMPFAIL = 75;
+/** Authentication or authorisation failed. */
+const EX_NOPERM = 77;
+/** The configuration is invalid. */
+const EX_CONFIG = 78;
+
 /**
  * The registry of Sello error codes. Every package (core, server, guard, client, CLI) reports
  * failures with these codes, so callers switch on `error.code`, never on the message.
- * `status` is the HTTP status an adapter answers with; `message` is the default plain sentence.
+ * `status` is the HTTP status of an adapter's response, `exitCode` is the process exit status
+ * the `sello` command line ends with (a sysexits.h value), and `message` is the default plain
+ * sentence.
  */
 export const ERROR_REGISTRY = {
   invalid_request: {
     status: 400,
     message: "The request is malformed.",
+    exitCode: EX_USAGE,
   },
   validation_failed: {
     status: 400,
     message: "The request body failed validation.",
+    exitCode: EX_DATAERR,
   },
   weak_password: {
     status: 400,
     message: "The password is too short, too long or too common.",
+    exitCode: EX_DATAERR,
   },
   invalid_credentials: {
     status: 401,
     message: "The username or password is incorrect.",
+    exitCode: EX_NOPERM,
   },
   missing_token: {
     status: 401,
     message: "The request carries no access token.",
+    exitCode: EX_NOPERM,
   },
   invalid_token: {
     status: 401,
     message: "The access token is invalid.",
+    exitCode: EX_NOPERM,
   },
   token_expired: {
     status: 401,
     message: "The access token has expired.",
+    exitCode: EX_NOPERM,
   },
   token_revoked: {
     status: 401,
     message: "The access token has been revoked.",
+    exitCode: EX_NOPERM,
   },
   invalid_refresh_token: {
     status: 401,
     message: "The refresh token is invalid.",
+    exitCode: EX_NOPERM,
   },
   refresh_token_reused: {
     status: 401,
     message: "The refresh token was already used, so the session has been revoked.",
+    exitCode: EX_NOPERM,
   },
   session_expired: {
     status: 401,
     message: "The session has expired. Log in again.",
+    exitCode: EX_NOPERM,
   },
   csrf_failed: {
     status: 403,
     message: "The request failed the cross-site request forgery check.",
+    exitCode: EX_NOPERM,
   },
   insufficient_permissions: {
     status: 403,
     message: "The access token does not grant the required roles or permissions.",
+    exitCode: EX_NOPERM,
   },
   not_found: {
     status: 404,
     message: "The requested resource does not exist.",
+    exitCode: EX_NOINPUT,
   },
   username_taken: {
     status: 409,
     message: "That username is already taken.",
+    exitCode: EX_DATAERR,
   },
   payload_too_large: {
     status: 413,
     message: "The request body is too large.",
+    exitCode: EX_DATAERR,
   },
   unsupported_media_type: {
     status: 415,
     message: "The request body must be JSON with the Content-Type application/json.",
+    exitCode: EX_DATAERR,
   },
   rate_limited: {
     status: 429,
     message: "Too many attempts. Try again later.",
+    exitCode: EX_TEMPFAIL,
   },
   internal_error: {
     status: 500,
     message: "An unexpected error occurred.",
+    exitCode: EX_SOFTWARE,
   },
   service_unavailable: {
     status: 503,
     message: "A service that Sello depends on is unavailable. Try again later.",
+    exitCode: EX_UNAVAILABLE,
   },
-} as const satisfies Record<string, { status: number; message: string }>;
+  invalid_configuration: {
+    status: 500,
+    message: "The Sello configuration is invalid.",
+    exitCode: EX_CONFIG,
+  },
+} as const satisfies Record<string, { status: number; message: string; exitCode: number }>;
 
 /** One of the stable error codes in {@link ERROR_REGISTRY}. */
 export type ErrorCode = keyof typeof ERROR_REGISTRY;
@@ -144,4 +189,9 @@ export function isSelloError(error: unknown, code?: ErrorCode): error is SelloEr
 /** The HTTP status for a code, from the registry. */
 export function statusForCode(code: ErrorCode): number {
   return ERROR_REGISTRY[code].status;
+}
+
+/** Returns the process exit status for a code from the registry: a sysexits.h value, 64 to 78. */
+export function exitCodeForCode(code: ErrorCode): number {
+  return ERROR_REGISTRY[code].exitCode;
 }

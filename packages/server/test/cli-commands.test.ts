@@ -1027,6 +1027,17 @@ describe.concurrent("sello serve", { timeout: TEST_TIMEOUT_MS }, () => {
     expect(JSON.parse(result.stdout)).toEqual(listening);
   });
 
+  it("reports a weak HS256 secret with 78", async ({ expect }) => {
+    const folder = await ownFolder({
+      SELLO_ALGORITHM: "HS256",
+      SELLO_HS256_SECRET: "secretsecretsecretsecretsecretsecret",
+    });
+    const result = await runSello(["serve"], folder.env);
+    expect(result.code).toBe(78);
+    expect(result.stderr).toMatch(/^sello: cannot start: Invalid HS256 secret: /);
+    expect(result.stderr).not.toContain("secretsecretsecret");
+  });
+
   it("reports a port in use with 69", async ({ expect }) => {
     const folder = await ownFolder();
     const blocker: NetServer = createNetServer();

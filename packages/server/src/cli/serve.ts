@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { SelloError } from "@sello/core";
+import { type ErrorCode, SelloError } from "@sello/core";
 import type { ServerConfig } from "../config/index.js";
 import type { CommandSpec, Invocation } from "./args.js";
 import {
@@ -111,10 +111,22 @@ function startError(error: unknown, config: ServerConfig): SelloError {
     });
   }
   const message = error instanceof Error ? error.message : String(error);
-  return new SelloError(error instanceof SelloError ? error.code : "internal_error", {
+  return new SelloError(startErrorCode(error), {
     message: `cannot start: ${message}`,
     cause: error,
   });
+}
+
+/**
+ * Classifies a start failure. The server's parts check their options when they are built and
+ * throw a TypeError for an invalid one, such as a weak HS256 secret, and every option comes from
+ * the configuration.
+ */
+function startErrorCode(error: unknown): ErrorCode {
+  if (error instanceof SelloError) {
+    return error.code;
+  }
+  return error instanceof TypeError ? "invalid_configuration" : "internal_error";
 }
 
 function listenError(error: unknown, config: ServerConfig): SelloError {
