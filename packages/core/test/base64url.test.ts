@@ -3,7 +3,6 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   decodeBase64url,
-  decodeBase64urlInto,
   decodedLength,
   encodeBase64url,
   isCanonicalBase64url,
@@ -75,20 +74,26 @@ describe("decodeBase64url", () => {
   });
 });
 
-describe("decodeBase64urlInto", () => {
-  it("writes the bytes to the start of the target", () => {
-    const target = Buffer.alloc(16);
-    const length = decodeBase64urlInto("SGVsbG8", target);
-    expect(length).toBe(5);
-    expect(target.subarray(0, length).toString("utf8")).toBe("Hello");
+describe("isCanonicalBase64url on a range", () => {
+  it("checks only the given range", () => {
+    expect(isCanonicalBase64url("!!SGVsbG8!!", 2, 9)).toBe(true);
   });
 
-  it("returns -1 for non-canonical text", () => {
-    expect(decodeBase64urlInto("SGVsbG9", Buffer.alloc(16))).toBe(-1);
+  it("rejects a bad character inside the range", () => {
+    expect(isCanonicalBase64url("aaSG+sbG8aa", 2, 9)).toBe(false);
   });
 
-  it("throws a RangeError when the target is too small", () => {
-    expect(() => decodeBase64urlInto("SGVsbG8", Buffer.alloc(4))).toThrow(RangeError);
+  it("checks unused bits at the range end", () => {
+    expect(isCanonicalBase64url("xxSGVsbG9xx", 2, 9)).toBe(false);
+  });
+
+  it("accepts an empty range", () => {
+    expect(isCanonicalBase64url("a.b", 1, 1)).toBe(true);
+  });
+
+  it("rejects a range outside the text", () => {
+    expect(isCanonicalBase64url("abcd", 2, 8)).toBe(false);
+    expect(isCanonicalBase64url("abcd", 3, 2)).toBe(false);
   });
 });
 

@@ -56,21 +56,21 @@ describe("verification cache expiry", () => {
     expect(verify(token)).toBe(verify(token));
   });
 
-  it("accepts a cached token one millisecond before exp plus tolerance", () => {
+  it("accepts 1 ms before exp plus tolerance", () => {
     const { verify, clock } = cachedVerifier(createKeySet([key]));
     const first = verify(token);
     clock.now = (exp + TOLERANCE) * 1000 - 1;
     expect(verify(token)).toBe(first);
   });
 
-  it("rejects a cached token at exactly exp plus tolerance", () => {
+  it("rejects at exactly exp plus tolerance", () => {
     const { verify, clock } = cachedVerifier(createKeySet([key]));
     verify(token);
     clock.now = (exp + TOLERANCE) * 1000;
     expect(rejectionOf(() => verify(token))).toEqual(expired);
   });
 
-  it("rejects a cached token after exp plus tolerance", () => {
+  it("rejects after exp plus tolerance", () => {
     const { verify, clock } = cachedVerifier(createKeySet([key]));
     verify(token);
     clock.now = (exp + TOLERANCE) * 1000 + 3_600_000;
@@ -86,7 +86,7 @@ describe("verification cache expiry", () => {
     expect(verify(token).exp).toBe(exp);
   });
 
-  it("expires a token issued long before exp at the same instant", () => {
+  it("expires an old token at exp plus tolerance", () => {
     const old = signedToken(key, { payload: accessClaims({ exp, iat: NOW - 86_400 }) });
     const { verify, clock } = cachedVerifier(createKeySet([key]));
     verify(old);
@@ -108,14 +108,14 @@ describe("verification cache not-before", () => {
   const nbf = NOW + 3;
   const token = signedToken(key, { payload: accessClaims({ nbf, iat: NOW - 10 }) });
 
-  it("accepts a cached token at exactly nbf minus tolerance", () => {
+  it("accepts at exactly nbf minus tolerance", () => {
     const { verify, clock } = cachedVerifier(createKeySet([key]));
     const first = verify(token);
     clock.now = (nbf - TOLERANCE) * 1000;
     expect(verify(token)).toBe(first);
   });
 
-  it("rejects a cached token one millisecond before nbf minus tolerance", () => {
+  it("rejects 1 ms before nbf minus tolerance", () => {
     const { verify, clock } = cachedVerifier(createKeySet([key]));
     verify(token);
     clock.now = (nbf - TOLERANCE) * 1000 - 1;
@@ -132,7 +132,7 @@ describe("verification cache not-before", () => {
 });
 
 describe("verification cache keys", () => {
-  it("rejects a cached token once its key is removed", () => {
+  it("rejects a hit after the key is removed", () => {
     const source = mutableKeySource([key]);
     const { verify } = cachedVerifier(source);
     const token = signedToken(key);
@@ -141,7 +141,7 @@ describe("verification cache keys", () => {
     expect(rejectionOf(() => verify(token))).toEqual(invalid("unknown_kid"));
   });
 
-  it("rejects a cached token once its kid maps to another key object", () => {
+  it("rejects a hit after the key is replaced", () => {
     const source = mutableKeySource([key]);
     const { verify } = cachedVerifier(source);
     const token = signedToken(key);
@@ -150,7 +150,7 @@ describe("verification cache keys", () => {
     expect(rejectionOf(() => verify(token))).toEqual(invalid("signature_invalid"));
   });
 
-  it("accepts a cached token again when the same key object returns", () => {
+  it("accepts again once the key returns", () => {
     const source = mutableKeySource([key]);
     const { verify } = cachedVerifier(source);
     const token = signedToken(key);
@@ -161,7 +161,7 @@ describe("verification cache keys", () => {
     expect(verify(token).sub).toBe("user_123");
   });
 
-  it("rejects a cached kid-less token once the source holds a second key", () => {
+  it("rejects a kid-less hit with two keys", () => {
     const source = mutableKeySource([key]);
     const { verify } = cachedVerifier(source);
     const token = signedToken(key, { header: without(accessHeader(key), "kid") });
@@ -201,7 +201,7 @@ describe("verification cache failures", () => {
     expect(verify(token).sub).toBe("user_123");
   });
 
-  it("checks the signature of a bad token on every call", () => {
+  it("rechecks a bad signature on every call", () => {
     const source = createKeySet([key]);
     const getKey = vi.spyOn(source, "getKey");
     const { verify } = cachedVerifier(source);

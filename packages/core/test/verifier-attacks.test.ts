@@ -78,23 +78,23 @@ describe("HS256 with a public key as the HMAC secret", () => {
         const onlyTarget = makeVerifier([target]);
         const alsoHs256 = makeVerifier([target], { algorithms: [target.alg, "HS256"] });
 
-        it("rejects it with the key's kid when HS256 is not allowed", () => {
+        it("rejects with kid, HS256 not allowed", () => {
           expect(rejectionOf(() => onlyTarget(forge(true)))).toEqual(invalid("alg_not_allowed"));
         });
 
-        it("rejects it without kid when HS256 is not allowed", () => {
+        it("rejects without kid, HS256 not allowed", () => {
           expect(rejectionOf(() => onlyTarget(forge(false)))).toEqual(invalid("alg_not_allowed"));
         });
 
-        it("rejects it with the key's kid when HS256 is allowed", () => {
+        it("rejects with kid, HS256 allowed", () => {
           expect(rejectionOf(() => alsoHs256(forge(true)))).toEqual(invalid("alg_key_mismatch"));
         });
 
-        it("rejects it without kid when HS256 is allowed", () => {
+        it("rejects without kid, HS256 allowed", () => {
           expect(rejectionOf(() => alsoHs256(forge(false)))).toEqual(invalid("alg_key_mismatch"));
         });
 
-        it("rejects it from a verifier holding every key", () => {
+        it("rejects with every key loaded", () => {
           expect(rejectionOf(() => verifyAll(forge(true)))).toEqual(invalid("alg_key_mismatch"));
         });
       });
@@ -142,7 +142,7 @@ describe("alg that does not match the key", () => {
     expect(rejectionOf(() => verifyAll(token))).toEqual(invalid("alg_key_mismatch"));
   });
 
-  it("rejects a key labelled ES256 that holds RSA material", () => {
+  it("rejects an ES256 label on an RSA key", () => {
     const mislabelled: SelloKey = { ...rs256, alg: "ES256" };
     const token = unsignedToken(accessHeader(mislabelled));
     expect(rejectionOf(() => makeVerifier([mislabelled])(token))).toEqual(
@@ -150,7 +150,7 @@ describe("alg that does not match the key", () => {
     );
   });
 
-  it("rejects a key labelled HS256 that holds a public key", () => {
+  it("rejects an HS256 label on a public key", () => {
     const mislabelled: SelloKey = { ...es256, alg: "HS256" };
     const token = unsignedToken(accessHeader(mislabelled), 32);
     expect(rejectionOf(() => makeVerifier([mislabelled])(token))).toEqual(
@@ -165,7 +165,7 @@ describe("alg that does not match the key", () => {
     expect(rejectionOf(() => makeVerifier([weak])(token))).toEqual(invalid("alg_key_mismatch"));
   });
 
-  it("rejects a key labelled EdDSA that holds a P-256 key", () => {
+  it("rejects an EdDSA label on a P-256 key", () => {
     const mislabelled: SelloKey = { ...es256, alg: "EdDSA" };
     const token = unsignedToken(accessHeader(mislabelled));
     expect(rejectionOf(() => makeVerifier([mislabelled])(token))).toEqual(

@@ -97,7 +97,7 @@ describe("valid access tokens", () => {
     );
   });
 
-  it("accepts a token that uses every key in a key set", () => {
+  it("accepts tokens from each key in a set", () => {
     const other = makeKey("EdDSA");
     const verifyBoth = makeVerifier([key, other]);
     expect(verifyBoth(signedToken(key)).iss).toBe(ISSUER);
@@ -110,7 +110,7 @@ describe("valid access tokens", () => {
     expect(verify(token).sub).toBe("user_123");
   });
 
-  it("returns a fresh claims object per call without a cache", () => {
+  it("returns fresh claims without a cache", () => {
     const token = signedToken(key);
     expect(verify(token)).not.toBe(verify(token));
   });

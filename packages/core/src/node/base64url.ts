@@ -5,7 +5,8 @@
  * canonical encoding, so a token cannot be altered without changing its bytes.
  */
 
-const ALPHABET_PATTERN = /^[\w-]*$/;
+/** Matches as many base64url characters as possible, starting at `lastIndex`. */
+const ALPHABET_RUN = /[\w-]*/y;
 
 /** The 6-bit value of each base64url character, or -1 for characters outside the alphabet. */
 const SEXTET_VALUES = buildSextetTable();
@@ -19,13 +20,21 @@ function buildSextetTable(): Int8Array {
   return table;
 }
 
-/** Reports whether `text` is canonical base64url. The empty string is canonical. */
-export function isCanonicalBase64url(text: string): boolean {
-  if (!ALPHABET_PATTERN.test(text)) {
+/**
+ * Reports whether `text.slice(start, end)` is canonical base64url, without copying it. The empty
+ * range is canonical.
+ */
+export function isCanonicalBase64url(text: string, start = 0, end = text.length): boolean {
+  if (start < 0 || end > text.length || start > end) {
+    return false;
+  }
+  ALPHABET_RUN.lastIndex = start;
+  ALPHABET_RUN.test(text);
+  if (ALPHABET_RUN.lastIndex !== end) {
     return false;
   }
 
-  const remainder = text.length % 4;
+  const remainder = (end - start) % 4;
   if (remainder === 0) {
     return true;
   }
@@ -33,7 +42,7 @@ export function isCanonicalBase64url(text: string): boolean {
     return false;
   }
   // Two trailing characters carry one byte (4 unused bits), three carry two bytes (2 unused bits).
-  const last = SEXTET_VALUES[text.charCodeAt(text.length - 1)] as number;
+  const last = SEXTET_VALUES[text.charCodeAt(end - 1)] as number;
   return (last & (remainder === 2 ? 0x0f : 0x03)) === 0;
 }
 
@@ -44,30 +53,7 @@ export function decodedLength(length: number): number {
 
 /** Decodes canonical base64url into new bytes, or returns undefined when `text` is not canonical. */
 export function decodeBase64url(text: string): Buffer | undefined {
-  const bytes = Buffer.from(text, "base64url");
-  return isEncodingOf(bytes, bytes.length, text) ? bytes : undefined;
-}
-
-/**
- * Decodes canonical base64url into the start of `target` and returns the number of bytes, or
- * -1 when `text` is not canonical. Throws a RangeError when `target` is shorter than
- * `decodedLength(text.length)`.
- */
-export function decodeBase64urlInto(text: string, target: Buffer): number {
-  if (decodedLength(text.length) > target.length) {
-    throw new RangeError("The target buffer is too small for the decoded base64url text.");
-  }
-  const length = target.write(text, 0, "base64url");
-  return isEncodingOf(target, length, text) ? length : -1;
-}
-
-/**
- * Reports whether `text` is the canonical encoding of `bytes[0, length)`. Node's decoder skips
- * characters outside the alphabet and also accepts `+`, `/` and `=`, so a decoded text is
- * canonical exactly when encoding its bytes gives the text back.
- */
-function isEncodingOf(bytes: Buffer, length: number, text: string): boolean {
-  return bytes.toString("base64url", 0, length) === text;
+  return isCanonicalBase64url(text) ? Buffer.from(text, "base64url") : undefined;
 }
 
 /** Encodes bytes or a UTF-8 string as canonical base64url. */

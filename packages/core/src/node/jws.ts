@@ -8,7 +8,7 @@ import {
 } from "node:crypto";
 import { ALGORITHMS, type Algorithm, isAlgorithm } from "../algorithms.js";
 import { SelloError } from "../errors.js";
-import { decodeBase64url, decodeBase64urlInto, decodedLength } from "./base64url.js";
+import { decodeBase64url, decodedLength, isCanonicalBase64url } from "./base64url.js";
 import { freezeJsonValue, parseJsonObjectBytes } from "./json.js";
 import type { KeySource, SelloKey } from "./types.js";
 
@@ -88,9 +88,6 @@ const preparedKeys = new WeakMap<SelloKey, PreparedKey | null>();
 // calls no user code between writing and reading them, so one pair serves every verifier.
 const signingInputScratch = Buffer.alloc(DEFAULT_MAX_TOKEN_LENGTH);
 const signatureScratch = Buffer.alloc(1024);
-const signatureViews = new Map<number, Buffer>();
-const signingInputViews = new Map<number, Buffer>();
-const MAX_SCRATCH_VIEWS = 64;
 
 /**
  * The outcome of a passed signature check, with the payload still base64url-encoded in
@@ -227,7 +224,7 @@ function checkCompactJws(settings: JwsSettings, token: string): CheckedJws {
   }
 
   const signature = readSignature(prepared, token, payloadEnd + 1);
-  if (!isSignatureValid(prepared, signingInputBytes(token, payloadEnd), signature)) {
+  if (!isSignatureValid(prepared, token, payloadEnd, signature)) {
     throw invalidToken("signature_invalid");
   }
 
@@ -239,12 +236,12 @@ function checkCompactJws(settings: JwsSettings, token: string): CheckedJws {
  * seen before. A stored segment already passed the base64url, JSON and header rules.
  */
 function findHeader(settings: JwsSettings, token: string, headerEnd: number): JwsHeader {
+  const segment = token.slice(0, headerEnd);
   const last = settings.lastHeader;
-  if (last !== undefined && last.segment.length === headerEnd && token.startsWith(last.segment)) {
+  if (last !== undefined && last.segment === segment) {
     return last.header;
   }
 
-  const segment = token.slice(0, headerEnd);
   const header = settings.headers.get(segment) ?? readHeader(settings, segment);
   settings.lastHeader = { segment, header };
   return header;
@@ -392,18 +389,19 @@ function preparedKey(
 
 /** Decodes the signature segment strictly, then checks its length and, for ES256, r and s. */
 function readSignature(prepared: PreparedKey, token: string, start: number): Buffer {
-  const segment = token.slice(start);
-  const size = decodedLength(segment.length);
-  const target = size <= signatureScratch.length ? signatureScratch : Buffer.allocUnsafe(size);
-  const length = decodeBase64urlInto(segment, target);
-  if (length === -1) {
+  if (!isCanonicalBase64url(token, start, token.length)) {
     throw invalidToken("non_canonical_base64url");
   }
-  if (length !== prepared.signatureLength) {
+  // A canonical segment's length fixes its byte length, so no decoding is needed to check it.
+  if (decodedLength(token.length - start) !== prepared.signatureLength) {
     throw invalidToken("signature_malformed");
   }
 
-  const signature = target === signatureScratch ? scratchView(signatureViews, target, length) : target;
+  const segment = token.slice(start);
+  const signature =
+    prepared.signatureLength <= signatureScratch.length
+      ? signatureScratch.subarray(0, signatureScratch.write(segment, 0, "base64url"))
+      : Buffer.from(segment, "base64url");
   if (prepared.alg === "ES256" && !(isP256Scalar(signature, 0) && isP256Scalar(signature, 32))) {
     throw invalidToken("signature_malformed");
   }
@@ -418,23 +416,7 @@ function signingInputBytes(token: string, length: number): Buffer {
     return Buffer.from(token.slice(0, length), "latin1");
   }
   signingInputScratch.write(token, 0, length, "latin1");
-  return scratchView(signingInputViews, signingInputScratch, length);
-}
-
-/**
- * Returns a view of `scratch[0, length)`, reusing an earlier view of the same length. Views
- * cost an allocation each, and most tokens of one issuer share a few lengths.
- */
-function scratchView(views: Map<number, Buffer>, scratch: Buffer, length: number): Buffer {
-  let view = views.get(length);
-  if (view === undefined) {
-    if (views.size >= MAX_SCRATCH_VIEWS) {
-      views.clear();
-    }
-    view = scratch.subarray(0, length);
-    views.set(length, view);
-  }
-  return view;
+  return signingInputScratch.subarray(0, length);
 }
 
 /** Reports whether the 32-byte big-endian integer at `offset` lies in [1, n - 1]. */
@@ -460,15 +442,27 @@ function isP256Scalar(bytes: Buffer, offset: number): boolean {
   return false;
 }
 
-function isSignatureValid(prepared: PreparedKey, data: Buffer, signature: Buffer): boolean {
+/** Checks the signature over the signing input `token.slice(0, inputEnd)`. */
+function isSignatureValid(
+  prepared: PreparedKey,
+  token: string,
+  inputEnd: number,
+  signature: Buffer,
+): boolean {
   try {
     if (prepared.alg === "HS256") {
+      // Hashing the string directly skips a copy. latin1 matches signingInputBytes.
       const mac = createHmac("sha256", prepared.input as KeyObject)
-        .update(data)
+        .update(token.slice(0, inputEnd), "latin1")
         .digest();
       return timingSafeEqual(mac, signature);
     }
-    return verifyWithKey(prepared.digest, data, prepared.input, signature);
+    return verifyWithKey(
+      prepared.digest,
+      signingInputBytes(token, inputEnd),
+      prepared.input,
+      signature,
+    );
   } catch {
     // crypto.verify can throw on an OpenSSL error instead of returning false, and a throw must
     // count as a failed check, never escape as a non-Sello error.

@@ -1,7 +1,7 @@
 import type { AccessTokenClaims } from "../claims.js";
 import { parseDuration } from "../duration.js";
 import { SelloError } from "../errors.js";
-import { decodeBase64urlInto, decodedLength } from "./base64url.js";
+import { decodedLength, isCanonicalBase64url } from "./base64url.js";
 import { type CachedVerification, DEFAULT_CACHE_ENTRIES, VerificationCache } from "./cache.js";
 import { freezeJsonValue, parseJsonObjectBytes } from "./json.js";
 import {
@@ -242,16 +242,14 @@ function readClaims(
 }
 
 function parsePayload(token: string, start: number, end: number): Record<string, unknown> {
-  // The claims share nothing with the decoded bytes, so a buffer reused across calls is safe.
-  const segment = token.slice(start, end);
-  const target =
-    decodedLength(segment.length) <= payloadScratch.length
-      ? payloadScratch
-      : Buffer.allocUnsafe(decodedLength(segment.length));
-  const length = decodeBase64urlInto(segment, target);
-  if (length === -1) {
+  if (!isCanonicalBase64url(token, start, end)) {
     throw invalidToken("non_canonical_base64url");
   }
+
+  // The claims share nothing with the decoded bytes, so a buffer reused across calls is safe.
+  const size = decodedLength(end - start);
+  const target = size <= payloadScratch.length ? payloadScratch : Buffer.allocUnsafe(size);
+  const length = target.write(token.slice(start, end), 0, "base64url");
 
   const parsed = parseJsonObjectBytes(target, length);
   if (typeof parsed === "string") {
