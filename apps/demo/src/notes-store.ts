@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Kysely } from "kysely";
-import { type Migration, type MigrationProvider, Migrator } from "kysely/migration";
+import { type Migration, type MigrationProvider, Migrator } from "kysely";
 
 /** The table of the demo's applied migrations, apart from the auth server's `kysely_migration`. */
 export const DEMO_MIGRATION_TABLE = "demo_migration";

@@ -16,8 +16,7 @@ import {
   type UserQuery,
   type UserRecord,
 } from "@sello/core";
-import { type Kysely, type Selectable, sql, type Transaction } from "kysely";
-import { Migrator } from "kysely/migration";
+import { type Kysely, Migrator, type Selectable, sql, type Transaction } from "kysely";
 import { migrationProvider } from "./migrations.js";
 import type {
   AuditEventsTable,

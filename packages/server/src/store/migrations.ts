@@ -1,5 +1,4 @@
-import type { Kysely } from "kysely";
-import type { Migration, MigrationProvider } from "kysely/migration";
+import type { Kysely, Migration, MigrationProvider } from "kysely";
 
 /**
  * Schema migrations, shared by SQLite and PostgreSQL. Column types are ones both accept:
