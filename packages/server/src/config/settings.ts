@@ -355,7 +355,7 @@ export const SETTINGS: readonly SettingDefinition[] = [
   enumSetting("SELLO_DEMO_USERS", "demoUsers", DEMO_USERS_MODES, {
     default: "auto",
     description:
-      "Demo users: `auto` creates them in development when the host is a loopback address, `on` in development on any host, `off` never.",
+      "Demo users of the demo application that `npm start` serves (`sello serve` creates none): `auto` creates them in development when the host is a loopback address, `on` in development on any host, `off` never.",
   }),
   enumSetting("SELLO_API_DOCS", "apiDocs", API_DOCS_MODES, {
     default: "auto",
