@@ -1,7 +1,6 @@
 import {
   type AuditEvent,
   type AuditQuery,
-  type RevocationList,
   type RoleMap,
   SelloError,
   type SessionRecord,

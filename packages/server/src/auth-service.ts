@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto";
 import {
   type AccessTokenClaims,
-  type RevocationList,
   type RoleMap,
   SelloError,
   type SessionRecord,
