@@ -1,4 +1,4 @@
-import type { Algorithm, Store, StoredKey } from "@sello/core";
+import { type Algorithm, SelloError, type Store, type StoredKey } from "@sello/core";
 import {
   decryptPrivateKey,
   encryptPrivateKey,
@@ -29,6 +29,9 @@ export interface KeyManagerOptions {
   clock: () => number;
 }
 
+/** The minimum time between two reloads that `refresh` starts, in milliseconds. */
+const REFRESH_COOLDOWN_MS = 1_000;
+
 /** The state of a key rotation that was started. */
 export interface ScheduledRotation {
   kid: string;
@@ -48,6 +51,8 @@ export class KeyManager implements KeySource {
   #ring: KeyRing;
   /** The tail of the queue that runs `rotate` and `tick` one at a time in this process. */
   #queue: Promise<unknown> = Promise.resolve();
+  /** When `refresh` last reloaded the keys (ms since the epoch). */
+  #refreshedAt = Number.NEGATIVE_INFINITY;
 
   private constructor(options: KeyManagerOptions, ring: KeyRing) {
     this.#options = options;
@@ -91,6 +96,33 @@ export class KeyManager implements KeySource {
     return this.#ring.getSigningKey();
   }
 
+  /**
+   * Reloads the keys from the store when a token names a key that this instance does not hold,
+   * which happens when another instance signs with a key stored since this one last reloaded.
+   * Reloads at most once per {@link REFRESH_COOLDOWN_MS}, and resolves whether the key is now
+   * known. Rejects with `service_unavailable` when the store cannot be read. A guard that is
+   * given this manager as its keys calls it (see `RefreshableKeySource` in @sello/guard).
+   */
+  async refresh(kid: string | undefined): Promise<boolean> {
+    if (kid === undefined || this.#options.algorithm === "HS256") {
+      return false;
+    }
+    if (this.#ring.getKey(kid) !== undefined) {
+      return true;
+    }
+    const now = this.#options.clock();
+    if (now < this.#refreshedAt + REFRESH_COOLDOWN_MS) {
+      return false;
+    }
+    this.#refreshedAt = now;
+    try {
+      await this.#exclusive(() => this.#reload());
+    } catch (error) {
+      throw new SelloError("service_unavailable", { reason: "key_reload_failed", cause: error });
+    }
+    return this.#ring.getKey(kid) !== undefined;
+  }
+
   publicJwks(): Jwks {
     return this.#ring.publicJwks();
   }
@@ -101,8 +133,9 @@ export class KeyManager implements KeySource {
 
   /**
    * Starts a rotation: stores a new key of the configured algorithm as "next", published at once
-   * and signing after the propagation delay. A rotation already under way is returned as is, and
-   * so is the key that wins when another instance sharing the store rotates at the same moment.
+   * and signing after the propagation delay. A rotation already under way is returned as is.
+   * When instances sharing the store rotate at the same moment, the store keeps one of their keys
+   * (see `listSettledKeys`), and this returns the key kept as seen when it returns.
    */
   async rotate(): Promise<ScheduledRotation> {
     if (this.#options.algorithm === "HS256") {
@@ -195,7 +228,7 @@ export class KeyManager implements KeySource {
   }
 
   async #reload(): Promise<void> {
-    const stored = await listSettledKeys(this.#options.store);
+    const stored = await listSettledKeys(this.#options);
     const known = new Set(this.#ring.entries().map((entry) => `${entry.key.kid}:${entry.state}`));
     const changed =
       stored.length !== known.size || stored.some((row) => !known.has(`${row.kid}:${row.state}`));
@@ -222,28 +255,71 @@ export class KeyManager implements KeySource {
 }
 
 async function loadRing(options: KeyManagerOptions): Promise<KeyRing> {
-  return buildRing(await listSettledKeys(options.store), options);
+  return buildRing(await listSettledKeys(options), options);
 }
 
 /**
- * Lists the stored keys with at most one "next" key. Instances that share a store and rotate at
- * the same moment each store a next key. The earliest created one (then the lowest kid) is kept
- * and the others are deleted, so every instance keeps the same key, before any of them signs.
+ * Lists the stored keys after settling the races of instances that share a store, so that every
+ * instance builds the same ring. Instances started at once on an empty store each store a current
+ * key: the earliest activated one (then the lowest kid) stays current, and the others are retired
+ * but keep verifying for the longest token lifetime, because they may have signed tokens already.
+ * Instances that rotate at once each store a next key: the earliest created one (then the lowest
+ * kid) stays, and the others are deleted.
+ *
+ * NOTE: The store has no lock for this. An instance that listed the keys just before another
+ * stored its key loads the settled keys only at its next `tick` or `refresh`. With a propagation
+ * delay of 0, a next key that another instance promotes between the listing and the delete is
+ * deleted although it signs.
  */
-async function listSettledKeys(store: Store): Promise<StoredKey[]> {
-  const stored = await store.listKeys();
-  const next = stored
-    .filter((row) => row.state === "next")
-    .sort((left, right) => left.createdAt - right.createdAt || (left.kid < right.kid ? -1 : 1));
-  if (next.length <= 1) {
-    return stored;
+async function listSettledKeys(options: KeyManagerOptions): Promise<StoredKey[]> {
+  const { store } = options;
+  let stored = await store.listKeys();
+
+  const current = stored
+    .filter((row) => row.state === "current")
+    .sort(byTimeThenKid((row) => row.activatedAt ?? row.createdAt));
+  if (current.length > 1) {
+    const now = options.clock();
+    const retired = new Map(
+      current.slice(1).map((row): [string, StoredKey] => [
+        row.kid,
+        {
+          ...row,
+          state: "retired",
+          retiredAt: now,
+          verifyUntil: now + options.maxTokenLifetimeSeconds * 1000,
+        },
+      ]),
+    );
+    await store.updateKeys([...retired.values()]);
+    stored = stored.map((row) => retired.get(row.kid) ?? row);
   }
 
-  const extra = new Set(next.slice(1));
-  for (const row of extra) {
-    await store.deleteKey(row.kid);
+  const next = stored
+    .filter((row) => row.state === "next")
+    .sort(byTimeThenKid((row) => row.createdAt));
+  if (next.length > 1) {
+    const extra = new Set(next.slice(1));
+    for (const row of extra) {
+      await store.deleteKey(row.kid);
+    }
+    stored = stored.filter((row) => !extra.has(row));
   }
-  return stored.filter((row) => !extra.has(row));
+  return stored;
+}
+
+/** Builds a comparator that orders keys by `timeOf`, then by kid, as every instance does. */
+function byTimeThenKid(timeOf: (row: StoredKey) => number) {
+  return (left: StoredKey, right: StoredKey): number => {
+    const difference = timeOf(left) - timeOf(right);
+    if (difference !== 0) {
+      return difference;
+    }
+    if (left.kid === right.kid) {
+      return 0;
+    }
+    return left.kid < right.kid ? -1 : 1;
+  };
 }
 
 function buildRing(stored: StoredKey[], options: KeyManagerOptions): KeyRing {

@@ -1,6 +1,12 @@
 import { randomUUID } from "node:crypto";
 import cookie from "@fastify/cookie";
-import { createRoleMap, RevocationList, type RoleDefinitions, type Store } from "@sello/core";
+import {
+  createRoleMap,
+  isSelloError,
+  RevocationList,
+  type RoleDefinitions,
+  type Store,
+} from "@sello/core";
 import { createAccessTokenIssuer } from "@sello/core/node";
 import { createGuard, type Guard } from "@sello/guard";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
@@ -36,8 +42,16 @@ const CLOCK_TOLERANCE_SECONDS = 5;
 const JWKS_MAX_AGE_SECONDS = 300;
 /** How often expired sessions and denied tokens are purged. */
 const PURGE_INTERVAL_MS = 3_600_000;
-/** How often the key ring is reloaded, due rotations promoted and expired keys removed. */
+/** How often the key ring is reloaded, due rotations promoted and expired keys removed, at most. */
 const KEY_TICK_INTERVAL_MS = 30_000;
+
+/**
+ * Returns the key tick interval in ms: 30 s, or half the propagation delay when that is shorter
+ * (but at least 1 s), so every instance publishes a new key well before any instance signs with it.
+ */
+function keyTickInterval(propagationDelaySeconds: number): number {
+  return Math.min(KEY_TICK_INTERVAL_MS, Math.max(1_000, (propagationDelaySeconds * 1000) / 2));
+}
 
 /** Log paths that may hold a secret; pino replaces their values. */
 export const REDACTED_LOG_PATHS = [
@@ -230,7 +244,18 @@ export async function createSelloServer(options: SelloServerOptions): Promise<Se
     },
   });
 
-  await createFirstAdministrator(auth, config);
+  try {
+    await createFirstAdministrator(auth, config);
+  } catch (error) {
+    // Close the Redis connections and the store, which would otherwise keep the process alive
+    // after a failed start.
+    await app.close();
+    await redis?.close();
+    if (ownsStore) {
+      await store.close();
+    }
+    throw error;
+  }
 
   const purgeTimer = setInterval(() => {
     store
@@ -243,7 +268,7 @@ export async function createSelloServer(options: SelloServerOptions): Promise<Se
     keys
       .tick()
       .catch((error: unknown) => app.log.warn({ err: error }, "key rotation check failed"));
-  }, KEY_TICK_INTERVAL_MS);
+  }, keyTickInterval(config.keyPropagationDelay));
   keyTimer.unref();
 
   return {
@@ -311,8 +336,16 @@ async function createFirstAdministrator(auth: AuthService, config: ServerConfig)
     return;
   }
   const existing = await auth.store.findUserByUsername(normaliseUsername(config.admin.username));
-  if (existing === undefined) {
+  if (existing !== undefined) {
+    return;
+  }
+  try {
     await auth.createUser(config.admin.username, config.admin.password, ["admin"]);
+  } catch (error) {
+    // Instances that share a database and start at the same moment all try to create the user.
+    if (!isSelloError(error, "username_taken")) {
+      throw error;
+    }
   }
 }
 

@@ -1,7 +1,7 @@
 // Three `sello serve` processes share one PostgreSQL schema, one Redis prefix and one
-// key-encryption key, as instances behind a load balancer would. The Redis server is one this
-// file starts, so it can be killed and restarted; PostgreSQL is reached through a TCP proxy that
-// the file owns, so the database can be cut off without touching the machine's PostgreSQL.
+// key-encryption key, as instances behind a load balancer would. This file starts its own Redis
+// server, so that it can kill and restart it. The instances reach PostgreSQL through a TCP proxy
+// that the file owns, so that it can cut the database off without touching the machine's server.
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -81,6 +81,9 @@ async function publishedKids(baseUrl: string): Promise<string[]> {
 describe.skipIf(skipReason !== undefined)("three instances sharing PostgreSQL and Redis", () => {
   const schema = randomSchemaName();
   const redisPrefix = uniquePrefix();
+  /** The schema and prefix of a second deployment, whose instances all start at once. */
+  const secondSchema = randomSchemaName();
+  const secondRedisPrefix = uniquePrefix();
   let workDir: string;
   let admin: AdminConnection;
   let redis: RedisServerProcess;
@@ -136,12 +139,17 @@ describe.skipIf(skipReason !== undefined)("three instances sharing PostgreSQL an
     expect(created.status).toBe(201);
   }, 120_000);
 
-  async function startInstance(name: string): Promise<SelloInstance> {
+  /** Starts an instance with the shared settings, changed by `overrides`. */
+  async function startInstance(
+    name: string,
+    overrides: Record<string, string> = {},
+  ): Promise<SelloInstance> {
     const dataDir = join(workDir, name);
     mkdirSync(dataDir);
     const port = await freePort();
     return SelloInstance.start(name, {
       ...environment,
+      ...overrides,
       SELLO_DATA_DIR: dataDir,
       SELLO_PORT: String(port),
     });
@@ -154,25 +162,29 @@ describe.skipIf(skipReason !== undefined)("three instances sharing PostgreSQL an
     if (redis?.pid !== undefined) {
       const client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
       try {
-        await deleteKeys(client, `sello:${redisPrefix}:*`);
+        for (const prefix of [redisPrefix, secondRedisPrefix]) {
+          await deleteKeys(client, `sello:${prefix}:*`);
+        }
       } finally {
         client.disconnect();
       }
     }
     await redis?.dispose();
     await database?.close();
-    await admin?.dropSchema(schema);
+    for (const name of [schema, secondSchema]) {
+      await admin?.dropSchema(name);
+    }
     await admin?.close();
     rmSync(workDir, { recursive: true, force: true });
   }, 60_000);
 
-  /** Explains a failed expectation with the last output of every instance. */
+  /** Returns the last output of every instance, for failure messages. */
   function instanceOutput(): string {
     return [a, b, c].map((instance) => `--- ${instance.name}:\n${instance.output()}`).join("\n");
   }
 
   /**
-   * Polls GET /auth/me back to back until it answers 401 token_revoked, and returns the
+   * Polls GET /auth/me back to back until it returns 401 token_revoked, and returns the
    * milliseconds from `since` (a `performance.now()` time) to that answer.
    */
   async function millisecondsUntilRevoked(
@@ -321,7 +333,7 @@ describe.skipIf(skipReason !== undefined)("three instances sharing PostgreSQL an
     await redis.kill();
     const killedAt = performance.now();
 
-    // Every instance answers 200 until its feed is older than the bound, then 503, and never
+    // Every instance returns 200 until its feed is older than the bound, then 503, and never
     // anything else.
     const failedClosedAt = new Map<string, number>();
     while (failedClosedAt.size < instances.length) {
@@ -462,6 +474,9 @@ describe.skipIf(skipReason !== undefined)("three instances sharing PostgreSQL an
       }
       expect((await getMe(instance.url, session.accessToken)).status).toBe(200);
     }
+    console.log(
+      `PostgreSQL restored: every instance refreshed again within ${(performance.now() - restoredAt).toFixed(0)} ms.`,
+    );
   }, 60_000);
 
   it("rotated key is published everywhere before it signs", async () => {
@@ -538,6 +553,109 @@ describe.skipIf(skipReason !== undefined)("three instances sharing PostgreSQL an
       expect((await getMe(instance.url, oldToken)).status).toBe(200);
     }
   }, 120_000);
+
+  it("simultaneous rotations keep one next key", async () => {
+    const rotations = await Promise.all(
+      [a, b, c, a, b, c].map((instance) =>
+        request<{ kid: string }>(`${instance.url}/admin/keys/rotate`, {
+          method: "POST",
+          headers: bearer(adminToken),
+        }),
+      ),
+    );
+    for (const rotation of rotations) {
+      expect(rotation.status, JSON.stringify(rotation.body)).toBe(200);
+    }
+    const stored = await admin.query<{ kid: string }>(
+      `select kid from "${schema}".signing_keys where state = 'next'`,
+    );
+    expect(stored).toHaveLength(1);
+    const kid = stored[0]?.kid as string;
+    expect(rotations.map((rotation) => rotation.body.kid)).toContain(kid);
+    console.log(
+      `Six simultaneous rotations returned ${new Set(rotations.map((rotation) => rotation.body.kid)).size} distinct kid(s).`,
+    );
+
+    const again = await request<{ kid: string }>(`${b.url}/admin/keys/rotate`, {
+      method: "POST",
+      headers: bearer(adminToken),
+    });
+    expect(again.body.kid).toBe(kid);
+
+    // A new instance loads the keys, which fails when the store contains two next keys.
+    const late = await startInstance("D");
+    try {
+      expect(await publishedKids(late.url)).toContain(kid);
+    } finally {
+      await late.stop();
+    }
+  }, 60_000);
+
+  it("instances started at once share one key", async () => {
+    const databaseUrl = new URL(environment.SELLO_DATABASE_URL as string);
+    databaseUrl.searchParams.set("schema", secondSchema);
+    const keyFolder = join(workDir, "second");
+    mkdirSync(keyFolder);
+    const overrides = {
+      SELLO_DATABASE_URL: databaseUrl.href,
+      SELLO_REDIS_PREFIX: secondRedisPrefix,
+      SELLO_KEY_ENCRYPTION_KEY_FILE: writeKeyEncryptionKeyFile(keyFolder),
+    };
+
+    // Each instance finds an empty database, so each creates a signing key and the administrator.
+    const startingAt = performance.now();
+    const started = await Promise.allSettled(
+      ["E", "F", "G"].map((name) => startInstance(name, overrides)),
+    );
+    const instances = started.flatMap((result) =>
+      result.status === "fulfilled" ? [result.value] : [],
+    );
+    try {
+      for (const result of started) {
+        expect(result.status, String((result as PromiseRejectedResult).reason)).toBe("fulfilled");
+      }
+      const current = await admin.query<{ kid: string }>(
+        `select kid from "${secondSchema}".signing_keys where state = 'current'`,
+      );
+      expect(current).toHaveLength(1);
+      const admins = await admin.query(
+        `select id from "${secondSchema}".users where username = $1`,
+        [ADMIN_USERNAME],
+      );
+      expect(admins).toHaveLength(1);
+
+      // An instance that loaded the keys before another stored its key loads the settled keys at
+      // its next key reload, at most 30 s later. Normally every instance agrees at once.
+      const tokens = await Promise.all(
+        instances.map(
+          async (instance) =>
+            (await loginForTokens(instance.url, ADMIN_USERNAME, ADMIN_PASSWORD)).accessToken,
+        ),
+      );
+      const startedAt = performance.now();
+      const startSeconds = (startedAt - startingAt) / 1000;
+      for (const instance of instances) {
+        for (const token of tokens) {
+          for (;;) {
+            const response = await getMe(instance.url, token);
+            if (response.status === 200) {
+              break;
+            }
+            expect(performance.now() - startedAt, instanceOutput()).toBeLessThan(35_000);
+            await sleep(250);
+          }
+        }
+        expect(await publishedKids(instance.url)).toContain(current[0]?.kid);
+      }
+      console.log(
+        `Three instances started at once in ${startSeconds.toFixed(1)} s; each accepted the others' tokens ${(performance.now() - startedAt).toFixed(0)} ms later.`,
+      );
+    } finally {
+      for (const instance of instances) {
+        await instance.stop();
+      }
+    }
+  }, 90_000);
 
   it("stopped instance leaves the others serving", async () => {
     const onC = await loginForTokens(c.url, USERNAME, PASSWORD);

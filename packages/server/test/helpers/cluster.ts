@@ -14,7 +14,7 @@ const CLI_ENTRY = fileURLToPath(new URL("./sello-cli.ts", import.meta.url));
 const START_TIMEOUT_MS = 45_000;
 /** How long a stopped instance may take to exit after SIGTERM before it gets SIGKILL. */
 const STOP_TIMEOUT_MS = 5_000;
-/** How long an instance may live at all; a test that forgets one leaves no server behind. */
+/** How long an instance may live, so that an instance a test does not stop still ends. */
 const LIFETIME_MS = 10 * 60_000;
 /** The output kept from each instance for failure messages, in characters. */
 const OUTPUT_LIMIT = 64_000;
