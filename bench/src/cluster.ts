@@ -642,7 +642,7 @@ function renderSection(results: ClusterResults, rows: readonly ClusterRow[], mea
 
 /** Runs the cluster section and returns its rows and its RESULTS.md text. */
 export async function runClusterBenchmarks(measuredOn: string): Promise<ClusterReport> {
-  console.log("4. Instances sharing PostgreSQL and Redis (autocannon against child processes)");
+  console.log("5. Instances sharing PostgreSQL and Redis (autocannon against child processes)");
   const results = await measureCluster();
   const rows = buildRows(results);
   return { id: "cluster", markdown: renderSection(results, rows, measuredOn), rows };
