@@ -170,7 +170,7 @@ export class SelloError extends Error {
     this.reason = options.reason;
   }
 
-  /** The JSON body every Sello HTTP error response carries. */
+  /** Returns the JSON body that every Sello HTTP error response carries. */
   toJSON(): { error: ErrorCode; message: string } {
     return { error: this.code, message: this.message };
   }
@@ -186,7 +186,7 @@ export function isSelloError(error: unknown, code?: ErrorCode): error is SelloEr
   return error instanceof SelloError && (code === undefined || error.code === code);
 }
 
-/** The HTTP status for a code, from the registry. */
+/** Returns the HTTP status of a code, from the registry. */
 export function statusForCode(code: ErrorCode): number {
   return ERROR_REGISTRY[code].status;
 }

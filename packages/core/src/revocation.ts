@@ -86,8 +86,8 @@ export class RevocationList implements RevocationSource {
     }
     const revokedBefore = this.#userRevocations.get(claims.sub);
     // `iat` has whole seconds, so the second in which the revocation happened is ambiguous. Tokens
-    // from that second pass this rule, so a fresh login right after a revocation works; those
-    // issued before the revocation still fail on their revoked session id.
+    // from that second pass this rule, which lets a fresh login right after a revocation work.
+    // Tokens issued before the revocation still fail because their session id is revoked.
     return revokedBefore !== undefined && claims.iat < Math.floor(revokedBefore / 1000);
   }
 

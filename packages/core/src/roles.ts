@@ -4,7 +4,7 @@
  */
 export type RoleDefinitions = Readonly<Record<string, readonly string[]>>;
 
-/** The roles a fresh Sello installation knows. */
+/** The roles defined in a fresh Sello installation. */
 export const DEFAULT_ROLES: RoleDefinitions = {
   admin: [
     "notes:read",

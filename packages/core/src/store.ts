@@ -152,7 +152,7 @@ export interface RevocationSnapshot {
 export interface Store {
   /** Creates or upgrades the schema. Safe to run on every start. */
   migrate(): Promise<void>;
-  /** Checks that the database answers. */
+  /** Checks that the database responds. */
   ping(): Promise<void>;
   close(): Promise<void>;
 

@@ -1,6 +1,6 @@
 import { ERROR_REGISTRY, type ErrorCode, SelloError } from "@sello/core";
 
-/** The HTTP answer for a failed request: status, headers and the JSON error body. */
+/** The HTTP response to a failed request: status, headers and the JSON error body. */
 export interface ErrorResponse {
   status: number;
   headers: Record<string, string>;
@@ -17,7 +17,7 @@ const BEARER_ERRORS: Partial<Record<ErrorCode, string>> = {
 };
 
 /**
- * Turns any error thrown while guarding a request into its HTTP answer. Every adapter calls this
+ * Turns any error thrown while guarding a request into its HTTP response. Every adapter calls this
  * one function, so the code-to-status table and the challenges are the same in every framework.
  * Errors that are not Sello errors become `internal_error` with the generic message; the caller
  * logs the original.

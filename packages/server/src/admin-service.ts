@@ -36,7 +36,7 @@ export interface AdminSessionView {
   userAgent: string | null;
 }
 
-/** Who performs an administrative action, recorded in its audit event. */
+/** The administrator performing an action, recorded in its audit event. */
 export interface Actor extends RequestOrigin {
   userId: string;
 }

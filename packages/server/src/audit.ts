@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { AuditEvent, Store } from "@sello/core";
 
-/** Where a request came from, recorded with every audit event. */
+/** The client address and user agent of a request, recorded with every audit event. */
 export interface RequestOrigin {
   ip: string | null;
   userAgent: string | null;

@@ -451,7 +451,7 @@ export class AuthService {
   }
 }
 
-/** The audit reason of a failed login, kept out of the response so that all failures look alike. */
+/** Returns the audit reason of a failed login, kept out of the response so that all failures look alike. */
 function loginFailureReason(user: UserRecord | undefined, passwordValid: boolean): string {
   if (user === undefined) {
     return "unknown_user";

@@ -21,7 +21,7 @@ export interface KeyManagerOptions {
   maxTokenLifetimeSeconds: number;
   /**
    * Seconds a new key is published in the JWKS before it signs. Must exceed the time resource
-   * servers cache the JWKS, so that every guard knows the key before it sees a token signed by it.
+   * servers cache the JWKS, so that every guard has the key before it receives a token signed by it.
    */
   propagationDelaySeconds: number;
   /** Age in seconds after which the signing key is rotated automatically; 0 turns that off. */
@@ -42,9 +42,9 @@ export interface ScheduledRotation {
 
 /**
  * The server's signing keys, kept in the store and loaded into a {@link KeyRing}. A rotation adds
- * a "next" key that is published at once and promoted to signing after the propagation delay;
- * the old key then verifies until every token it signed has expired, and leaves the JWKS after.
- * In HS256 mode the ring holds only the shared secret and never rotates.
+ * a "next" key that is published at once and promoted to signing after the propagation delay.
+ * The old key then verifies until every token it signed has expired, and leaves the JWKS after.
+ * In HS256 mode the ring contains only the shared secret and never rotates.
  */
 export class KeyManager implements KeySource {
   readonly #options: KeyManagerOptions;
@@ -164,9 +164,10 @@ export class KeyManager implements KeySource {
   }
 
   /**
-   * Brings the ring up to date: reloads it from the store (another instance may have rotated),
-   * promotes a next key whose propagation delay has passed, starts a rotation when the signing
-   * key is older than the rotation interval, and removes retired keys that no longer verify.
+   * Brings the ring up to date. It reloads the ring from the store, because another instance may
+   * have rotated. It then promotes a next key whose propagation delay has passed, starts a
+   * rotation when the signing key is older than the rotation interval, and removes retired keys
+   * that no longer verify.
    */
   async tick(): Promise<void> {
     if (this.#options.algorithm === "HS256") {

@@ -70,7 +70,7 @@ export class Metrics {
     });
     this.#rateLimited = new Counter({
       name: "sello_rate_limited_total",
-      help: "Requests answered 429 rate_limited.",
+      help: "Requests rejected with 429 rate_limited.",
       registers: [this.registry],
     });
     new Gauge({
@@ -98,7 +98,7 @@ export class Metrics {
     }
   }
 
-  /** Adds the hooks that time every request and count refreshes and rate-limited answers. */
+  /** Adds the hooks that time every request and count refreshes and rate-limited responses. */
   install(app: FastifyInstance): void {
     app.addHook("onResponse", async (request, reply) => {
       const route = request.routeOptions.url ?? "unmatched";

@@ -2,7 +2,7 @@ import type { RevocationList } from "@sello/core";
 import type { FastifyBaseLogger } from "fastify";
 import type { RedisRevocationFeed } from "./redis/index.js";
 
-/** Where the auth server records a revocation so that every guard applies it. */
+/** The destination of the auth server's revocations, from which every guard applies them. */
 export type RevocationSink = Pick<
   RevocationList,
   "denyToken" | "revokeSession" | "revokeUserBefore"

@@ -155,6 +155,7 @@ export async function createSelloServer(options: SelloServerOptions): Promise<Se
   });
 
   const metrics = new Metrics(() => keys.signingKeyAgeSeconds());
+  const revocationSink = createRevocationSink(revocations, redis?.feed, app.log);
   const audit = new AuditLog(store, clock, (type) => metrics.observeAuditEvent(type));
   const auth = new AuthService({
     store,
@@ -166,7 +167,7 @@ export async function createSelloServer(options: SelloServerOptions): Promise<Se
       clientId: config.clientId,
       clock,
     }),
-    revocations: createRevocationSink(revocations, redis?.feed, app.log),
+    revocations: revocationSink,
     limiter: createLoginLimiter({
       maxAttemptsPerAccount: config.loginMaxAttemptsPerAccount,
       maxAttemptsPerIp: config.loginMaxAttemptsPerIp,
@@ -226,7 +227,7 @@ export async function createSelloServer(options: SelloServerOptions): Promise<Se
   const admin = new AdminService({
     store,
     auth,
-    revocations: createRevocationSink(revocations, redis?.feed, app.log),
+    revocations: revocationSink,
     roles,
     audit,
     clock,
@@ -358,8 +359,8 @@ interface RedisParts {
 
 /**
  * Connects the revocation feed and the login-limit counters to Redis. When Redis cannot be
- * reached at start-up the server still starts: protected routes answer 503 until the feed has
- * synchronised, and logins fail with 503 until the counters are reachable.
+ * reached at start-up, the server still starts. Protected routes then respond with 503 until the
+ * feed has synchronised, and logins fail with 503 until the counters are reachable.
  */
 async function connectRedis(
   config: ServerConfig,
@@ -389,7 +390,7 @@ async function connectRedis(
   } catch (error) {
     context.log.warn(
       { err: error },
-      "Redis is not reachable yet; revocation checks answer 503 until it is",
+      "Redis is not reachable yet; protected routes respond with 503 until Redis is reachable",
     );
   }
 

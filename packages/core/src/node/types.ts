@@ -21,6 +21,6 @@ export interface SelloKey {
 export interface KeySource {
   /** Returns the key whose `kid` is exactly `kid`, or undefined. */
   getKey(kid: string): SelloKey | undefined;
-  /** Returns the key when the source holds exactly one, else undefined. */
+  /** Returns the key when the source contains exactly one, else undefined. */
   getOnlyKey(): SelloKey | undefined;
 }

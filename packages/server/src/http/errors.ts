@@ -76,7 +76,7 @@ function describeValidation(error: Partial<FastifyError>): string {
   return `${where} ${first.message ?? "is invalid"}.`;
 }
 
-/** The error code each failed request was answered with, for metrics. */
+/** The error code of each failed request's response, for metrics. */
 export const responseErrorCodes = new WeakMap<FastifyRequest, string>();
 
 /** Installs the error and not-found handlers, so every error response has the contract's shape. */

@@ -27,7 +27,7 @@ import type {
   UsersTable,
 } from "./schema.js";
 
-/** How a dialect's driver reports the errors the store must tell apart. */
+/** Error classification that each dialect's driver provides to the store. */
 export interface DialectErrors {
   /** The database cannot be reached or used right now (as opposed to a bug in a query). */
   isUnavailable(error: unknown): boolean;

@@ -2,7 +2,7 @@ import type { Kysely, Migration, MigrationProvider } from "kysely";
 
 /**
  * Schema migrations, shared by SQLite and PostgreSQL. Column types are ones both accept:
- * `bigint` holds millisecond times (SQLite stores it as a 64-bit integer), `integer` holds flags.
+ * `bigint` stores millisecond times (SQLite stores it as a 64-bit integer), `integer` stores flags.
  * Add new migrations at the end; never edit one that has shipped.
  */
 const migrations: Record<string, Migration> = {

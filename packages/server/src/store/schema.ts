@@ -1,4 +1,4 @@
-/** Table shapes as Kysely sees them. Times are integers of milliseconds since the epoch. */
+/** Table shapes as Kysely types them. Times are integers of milliseconds since the epoch. */
 
 export interface UsersTable {
   id: string;
