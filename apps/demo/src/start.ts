@@ -2,6 +2,8 @@ import { SelloError } from "@sello/core";
 import {
   ConfigError,
   createSelloServer,
+  describeDataFolderProblem,
+  listenError,
   loadConfig,
   type SelloServer,
   type ServerConfig,
@@ -168,25 +170,11 @@ function noDemoUsersReason(config: ServerConfig): string {
   );
 }
 
-/** Error codes that mean a folder or a database file cannot be created, opened or written. */
-const UNWRITABLE_CODES = new Set([
-  "EACCES",
-  "EPERM",
-  "EROFS",
-  "ENOTDIR",
-  "SQLITE_CANTOPEN",
-  "SQLITE_READONLY",
-]);
-
-// NOTE: startError and listenError repeat the messages of `sello serve`
-// (packages/server/src/cli/serve.ts), whose helpers @sello/server does not export.
 function startError(error: unknown, config: ServerConfig): SelloError {
-  const code = errorCode(error) ?? errorCode((error as { cause?: unknown } | null)?.cause);
-  if (code !== undefined && UNWRITABLE_CODES.has(code)) {
+  const problem = describeDataFolderProblem(error, config.dataDir);
+  if (problem !== undefined) {
     return new SelloError("service_unavailable", {
-      message:
-        `cannot start: the data folder ${config.dataDir} cannot be created or written (${code}). ` +
-        "Fix its permissions or set SELLO_DATA_DIR to a writable folder.",
+      message: `cannot start: ${problem}`,
       cause: error,
     });
   }
@@ -195,25 +183,4 @@ function startError(error: unknown, config: ServerConfig): SelloError {
     message: `cannot start: ${message}`,
     cause: error,
   });
-}
-
-function listenError(error: unknown, config: ServerConfig): SelloError {
-  if (errorCode(error) === "EADDRINUSE") {
-    return new SelloError("service_unavailable", {
-      message:
-        `port ${config.port} on ${config.host} is already in use. Stop the other process or ` +
-        "set SELLO_PORT to a free port.",
-      cause: error,
-    });
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  return new SelloError("service_unavailable", {
-    message: `cannot listen on ${config.host}:${config.port}: ${message}`,
-    cause: error,
-  });
-}
-
-function errorCode(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null | undefined)?.code;
-  return typeof code === "string" ? code : undefined;
 }

@@ -7,6 +7,7 @@ import type { AuditLog } from "../audit.js";
 import type { AuthService } from "../auth-service.js";
 import type { ServerConfig } from "../config/index.js";
 import type { KeyManager } from "../key-manager.js";
+import { describeDataFolderProblem } from "../start-errors.js";
 import type { CliIo } from "./output.js";
 
 /**
@@ -156,28 +157,6 @@ async function openCliStore(config: ServerConfig, options: OpenContextOptions): 
   return store;
 }
 
-/** Error codes that mean a folder or a database file cannot be created, opened or written. */
-const UNWRITABLE_CODES = new Set([
-  "EACCES",
-  "EPERM",
-  "EROFS",
-  "ENOTDIR",
-  "SQLITE_CANTOPEN",
-  "SQLITE_READONLY",
-]);
-
-/**
- * Describes why a data folder cannot be used, when `error` (or its cause) is a permission or
- * path error, or returns undefined for any other error.
- */
-export function describeDataFolderProblem(error: unknown, folder: string): string | undefined {
-  const code = errorCode(error) ?? errorCode((error as { cause?: unknown } | null)?.cause);
-  if (code === undefined || !UNWRITABLE_CODES.has(code)) {
-    return undefined;
-  }
-  return `the data folder ${folder} cannot be created or written (${code}). Fix its permissions or set SELLO_DATA_DIR to a writable folder.`;
-}
-
 function storeOpenError(error: unknown, folder: string | undefined): unknown {
   if (error instanceof SelloError) {
     return error;
@@ -194,11 +173,6 @@ function storeOpenError(error: unknown, folder: string | undefined): unknown {
     message: `The database cannot be opened: ${message}`,
     cause: error,
   });
-}
-
-function errorCode(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null | undefined)?.code;
-  return typeof code === "string" ? code : undefined;
 }
 
 async function buildServices(

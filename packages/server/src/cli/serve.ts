@@ -1,13 +1,9 @@
 import { existsSync } from "node:fs";
 import { type ErrorCode, SelloError } from "@sello/core";
 import type { ServerConfig } from "../config/index.js";
+import { describeDataFolderProblem, listenError } from "../start-errors.js";
 import type { CommandSpec, Invocation } from "./args.js";
-import {
-  describeDatabase,
-  describeDataFolderProblem,
-  loadCliConfig,
-  withContext,
-} from "./context.js";
+import { describeDatabase, loadCliConfig, withContext } from "./context.js";
 
 /** The `sello serve` and `sello migrate` commands. */
 export const serverCommands: CommandSpec[] = [
@@ -127,18 +123,4 @@ function startErrorCode(error: unknown): ErrorCode {
     return error.code;
   }
   return error instanceof TypeError ? "invalid_configuration" : "internal_error";
-}
-
-function listenError(error: unknown, config: ServerConfig): SelloError {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === "EADDRINUSE") {
-    return new SelloError("service_unavailable", {
-      message: `port ${config.port} on ${config.host} is already in use. Stop the other process or set SELLO_PORT to a free port.`,
-      cause: error,
-    });
-  }
-  return new SelloError("service_unavailable", {
-    message: `cannot listen on ${config.host}:${config.port}: ${(error as Error).message}`,
-    cause: error,
-  });
 }
