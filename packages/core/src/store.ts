@@ -71,13 +71,15 @@ export interface RefreshTokenRecord {
 
 /**
  * What a rotation attempt found; the caller decides what each outcome means.
- * - `rotated`: the presented token was current and now has its successor.
+ * - `rotated`: the presented token was current and now has its successor. `user` is the session's
+ *   user as stored at the rotation, read in the same transaction. It is undefined only when the
+ *   user no longer exists.
  * - `already_rotated`: the presented token had been exchanged before (a retry, a race, or reuse).
  * - `session_ended`: the session is revoked or past its idle or absolute lifetime.
  * - `unknown`: no refresh token has this hash.
  */
 export type RotationOutcome =
-  | { kind: "rotated"; session: SessionRecord }
+  | { kind: "rotated"; session: SessionRecord; user: UserRecord | undefined }
   | { kind: "already_rotated"; session: SessionRecord; token: RefreshTokenRecord }
   | { kind: "session_ended"; session: SessionRecord }
   | { kind: "unknown" };

@@ -159,7 +159,7 @@ export class AuthService {
       case "session_ended":
         throw sessionEndedError(outcome.session, now);
       case "rotated":
-        return this.#renewSession(outcome.session, successor);
+        return this.#renewSession(outcome.session, successor, outcome.user);
       case "already_rotated": {
         const rotatedAt = outcome.token.rotatedAt ?? now;
         if (now - rotatedAt <= policy.grace * 1000) {
@@ -382,8 +382,13 @@ export class AuthService {
     return this.#tokensFor(user, session, refreshToken);
   }
 
-  async #renewSession(session: SessionRecord, refreshToken: string): Promise<SessionTokens> {
-    const user = await this.#options.store.findUserById(session.userId);
+  /** Issues tokens for a renewed session; reads the user unless the rotation already did. */
+  async #renewSession(
+    session: SessionRecord,
+    refreshToken: string,
+    user?: UserRecord,
+  ): Promise<SessionTokens> {
+    user ??= await this.#options.store.findUserById(session.userId);
     if (user === undefined || user.disabled) {
       await this.#revokeSession(session.id, "user_disabled");
       throw new SelloError("invalid_refresh_token", { reason: "user_gone" });

@@ -178,6 +178,8 @@ export function describeStoreConformance(
         expect(outcome.kind).toBe("rotated");
         if (outcome.kind !== "rotated") return;
         expect(outcome.session.id).toBe(session.id);
+        expect(outcome.user?.id).toBe(user.id);
+        expect(outcome.user?.roles).toEqual(user.roles);
         expect(outcome.session.lastUsedAt).toBe(20_000);
         expect(outcome.session.idleExpiresAt).toBe(20_000 + HOUR);
 

@@ -321,6 +321,39 @@ describe.skipIf(skipReason !== undefined)("PostgreSQL store", () => {
       }
     });
 
+    it("issues nothing for a session revoked while the rotation waits for it", async () => {
+      const applicationName = `sello_test_revoke_${randomUUID().slice(0, 8)}`;
+      const { store, schema } = await openStore({ applicationName });
+      const holder = await requireAdmin().client();
+      try {
+        const sessionId = await addSession(store, "hash-revoking");
+
+        // An uncommitted revocation holds the session row. The rotation claims the token, then
+        // waits for the session row, and must see the revocation once it commits.
+        await holder.query("begin");
+        await holder.query(
+          `update "${schema}".sessions set revoked_at = 15000, revoked_reason = 'logout' where id = $1`,
+          [sessionId],
+        );
+        const rotating = store.rotateRefreshToken(rotation("hash-revoking"));
+        await vi.waitFor(
+          async () => expect(await requireAdmin().countLockWaiters(applicationName)).toBe(1),
+          { timeout: 5_000, interval: 10 },
+        );
+        await holder.query("commit");
+
+        const outcome = await rotating;
+        expect(outcome.kind).toBe("session_ended");
+        if (outcome.kind === "session_ended") {
+          expect(outcome.session.revokedAt).toBe(15_000);
+        }
+      } finally {
+        await holder.query("rollback").catch(() => undefined);
+        holder.release();
+        await dropStore(store, schema);
+      }
+    });
+
     it("rotates fifty raced tokens once each", async () => {
       const first = await openStore({ max: 5 });
       const second = openPostgresStore(POSTGRES_URL, { schema: first.schema, max: 5 });

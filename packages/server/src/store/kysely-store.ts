@@ -252,6 +252,27 @@ export class KyselyStore implements Store {
   }
 
   async rotateRefreshToken(request: RotationRequest): Promise<RotationOutcome> {
+    const claimed = await this.claimRotation(request);
+    if (claimed !== undefined) {
+      return { kind: "rotated", ...claimed };
+    }
+    return this.#rotateInTransaction(request);
+  }
+
+  /**
+   * The common case of a rotation in as few statements as the dialect allows: when the presented
+   * token is current and its session live, rotates it and returns the session and user, all
+   * atomically. Returns undefined when it rotated nothing (an unknown or already rotated token,
+   * an ended session), and {@link rotateRefreshToken} then finds out why in a transaction that
+   * also rotates when a race made that possible again. The default claims nothing.
+   */
+  protected async claimRotation(
+    _request: RotationRequest,
+  ): Promise<{ session: SessionRecord; user: UserRecord | undefined } | undefined> {
+    return undefined;
+  }
+
+  async #rotateInTransaction(request: RotationRequest): Promise<RotationOutcome> {
     return this.#transaction(async (trx) => {
       const token = await trx
         .selectFrom("refresh_tokens")
@@ -320,6 +341,11 @@ export class KyselyStore implements Store {
         .set({ last_used_at: request.now, idle_expires_at: idleExpiresAt })
         .where("id", "=", session.id)
         .execute();
+      const user = await trx
+        .selectFrom("users")
+        .selectAll()
+        .where("id", "=", session.user_id)
+        .executeTakeFirst();
 
       return {
         kind: "rotated",
@@ -328,6 +354,7 @@ export class KyselyStore implements Store {
           last_used_at: request.now,
           idle_expires_at: idleExpiresAt,
         }),
+        user: user === undefined ? undefined : toUser(user),
       };
     });
   }
@@ -523,6 +550,11 @@ export class KyselyStore implements Store {
     }
   }
 
+  /** Turns a driver error that means the database is unavailable into `service_unavailable`. */
+  protected translateError(error: unknown): unknown {
+    return this.#translate(error);
+  }
+
   #translate(error: unknown): unknown {
     if (this.#errors.isUnavailable(error)) {
       return new SelloError("service_unavailable", { reason: "store_unavailable", cause: error });
@@ -553,7 +585,7 @@ function nullableNumber(value: number | string | null): number | null {
   return value === null ? null : Number(value);
 }
 
-function toUser(row: Selectable<UsersTable>): UserRecord {
+export function toUser(row: Selectable<UsersTable>): UserRecord {
   return {
     id: row.id,
     username: row.username,
@@ -566,7 +598,7 @@ function toUser(row: Selectable<UsersTable>): UserRecord {
   };
 }
 
-function toSession(row: Selectable<SessionsTable>): SessionRecord {
+export function toSession(row: Selectable<SessionsTable>): SessionRecord {
   return {
     id: row.id,
     userId: row.user_id,

@@ -1,7 +1,8 @@
-import { Kysely, PostgresDialect } from "kysely";
+import type { RotationRequest, SessionRecord, UserRecord } from "@sello/core";
+import { Kysely, PostgresDialect, type Selectable } from "kysely";
 import pg from "pg";
-import { type DialectErrors, KyselyStore } from "./kysely-store.js";
-import type { Database } from "./schema.js";
+import { type DialectErrors, KyselyStore, toSession, toUser } from "./kysely-store.js";
+import type { Database, SessionsTable } from "./schema.js";
 
 /** Settings for {@link openPostgresStore}. */
 export interface PostgresStoreOptions {
@@ -130,13 +131,90 @@ export function openPostgresStore(url: string, options: PostgresStoreOptions = {
   return new PostgresStore(db, pool, schema);
 }
 
-/** The Kysely store over a pool, which also ends the pool when Kysely never used it. */
+/**
+ * The whole common case of a refresh rotation in one statement, so one round trip: claim the
+ * presented token while it is current and its session live, insert the successor, move the
+ * session's idle expiry, and return the session with its user. A single statement is atomic on
+ * its own. Two racing on one token: the second waits for the first's row lock, re-checks
+ * `rotated_at is null` against the committed row, and claims nothing. A session revoked while
+ * the statement waits for its row is re-checked the same way and returns no row.
+ *
+ * Parameters: $1 now, $2 successor hash, $3 sealed successor, $4 presented hash, $5 new idle
+ * expiry.
+ */
+const ROTATE_STATEMENT = {
+  name: "sello_rotate_refresh_token",
+  text: `with claimed as (
+    update refresh_tokens as t
+       set rotated_at = $1, successor_hash = $2, sealed_successor = $3
+      from sessions as s
+     where t.hash = $4 and t.rotated_at is null
+       and s.id = t.session_id and s.revoked_at is null
+       and s.idle_expires_at > $1 and s.absolute_expires_at > $1
+    returning t.session_id
+  ), successor as (
+    insert into refresh_tokens (hash, session_id, created_at)
+    select $2, session_id, $1 from claimed
+  ), touched as (
+    update sessions as s
+       set last_used_at = $1, idle_expires_at = least($5, s.absolute_expires_at)
+      from claimed
+     where s.id = claimed.session_id and s.revoked_at is null
+    returning s.*
+  )
+  select touched.*,
+         u.username as user_username, u.password_hash as user_password_hash,
+         u.roles as user_roles, u.disabled as user_disabled, u.created_at as user_created_at,
+         u.updated_at as user_updated_at, u.revoked_before as user_revoked_before
+    from touched left join users as u on u.id = touched.user_id`,
+};
+
+interface RotatedRow extends Selectable<SessionsTable> {
+  user_username: string | null;
+  user_password_hash: string | null;
+  user_roles: string | null;
+  user_disabled: number | null;
+  user_created_at: number | null;
+  user_updated_at: number | null;
+  user_revoked_before: number | null;
+}
+
+/**
+ * The Kysely store over a pool, with the refresh rotation as one prepared statement. It also
+ * ends the pool when Kysely never used it.
+ */
 class PostgresStore extends KyselyStore {
   readonly #pool: pg.Pool;
 
   constructor(db: Kysely<Database>, pool: pg.Pool, schema: string) {
     super(db, postgresErrors, { migrationTableSchema: schema });
     this.#pool = pool;
+  }
+
+  protected override async claimRotation(
+    request: RotationRequest,
+  ): Promise<{ session: SessionRecord; user: UserRecord | undefined } | undefined> {
+    let result: pg.QueryResult<RotatedRow>;
+    try {
+      // A named statement is parsed and planned once per connection, not on every refresh.
+      result = await this.#pool.query<RotatedRow>({
+        ...ROTATE_STATEMENT,
+        values: [
+          request.now,
+          request.successorHash,
+          request.sealedSuccessor,
+          request.presentedHash,
+          request.idleExpiresAt,
+        ],
+      });
+    } catch (error) {
+      throw this.translateError(error);
+    }
+    const row = result.rows[0];
+    if (row === undefined) {
+      return undefined;
+    }
+    return { session: toSession(row), user: rotatedUser(row) };
   }
 
   override async close(): Promise<void> {
@@ -147,6 +225,29 @@ class PostgresStore extends KyselyStore {
       await this.#pool.end();
     }
   }
+}
+
+function rotatedUser(row: RotatedRow): UserRecord | undefined {
+  if (
+    row.user_username === null ||
+    row.user_password_hash === null ||
+    row.user_roles === null ||
+    row.user_disabled === null ||
+    row.user_created_at === null ||
+    row.user_updated_at === null
+  ) {
+    return undefined;
+  }
+  return toUser({
+    id: row.user_id,
+    username: row.user_username,
+    password_hash: row.user_password_hash,
+    roles: row.user_roles,
+    disabled: row.user_disabled,
+    created_at: row.user_created_at,
+    updated_at: row.user_updated_at,
+    revoked_before: row.user_revoked_before,
+  });
 }
 
 /**
