@@ -18,10 +18,10 @@ import {
   verifyPassword,
 } from "./passwords.js";
 import {
+  createSuccessor,
   generateRefreshToken,
   hashRefreshToken,
   isRefreshTokenShaped,
-  sealSuccessor,
   unsealSuccessor,
 } from "./refresh-tokens.js";
 import type { RevocationSink } from "./revocation-sink.js";
@@ -143,12 +143,12 @@ export class AuthService {
     }
     const { store, policy, clock } = this.#options;
     const now = clock();
-    const successor = generateRefreshToken();
+    const successor = createSuccessor(refreshToken);
 
     const outcome = await store.rotateRefreshToken({
       presentedHash: hashRefreshToken(refreshToken),
-      successorHash: hashRefreshToken(successor),
-      sealedSuccessor: sealSuccessor(refreshToken, successor),
+      successorHash: hashRefreshToken(successor.token),
+      sealedSuccessor: successor.sealed,
       now,
       idleExpiresAt: now + policy.idleTtl * 1000,
     });
@@ -159,7 +159,7 @@ export class AuthService {
       case "session_ended":
         throw sessionEndedError(outcome.session, now);
       case "rotated":
-        return this.#renewSession(outcome.session, successor, outcome.user);
+        return this.#renewSession(outcome.session, successor.token, outcome.user);
       case "already_rotated": {
         const rotatedAt = outcome.token.rotatedAt ?? now;
         if (now - rotatedAt <= policy.grace * 1000) {

@@ -6,9 +6,12 @@ const SEAL_INFO = "sello refresh-token successor";
 const IV_LENGTH = 12;
 const TAG_LENGTH = 16;
 
+/** The length of a refresh token in bytes (256 bits). */
+const TOKEN_BYTES = 32;
+
 /** Creates a new refresh token value: 256 bits from the operating system's CSPRNG. */
 export function generateRefreshToken(): string {
-  return randomBytes(32).toString("base64url");
+  return randomBytes(TOKEN_BYTES).toString("base64url");
 }
 
 /**
@@ -28,19 +31,29 @@ function sealingKey(presentedToken: string): Buffer {
   return Buffer.from(hkdfSync("sha256", presentedToken, Buffer.alloc(0), SEAL_INFO, 32));
 }
 
-/**
- * Encrypts a successor token (AES-256-GCM) under a key derived with HKDF from the token it
- * replaces. Only a caller presenting the replaced token can recover the successor during the
- * grace window; a copy of the database alone cannot.
- */
-export function sealSuccessor(presentedToken: string, successor: string): string {
-  const iv = randomBytes(IV_LENGTH);
-  const cipher = createCipheriv("aes-256-gcm", sealingKey(presentedToken), iv);
-  const ciphertext = Buffer.concat([cipher.update(successor, "utf8"), cipher.final()]);
-  return Buffer.concat([iv, ciphertext, cipher.getAuthTag()]).toString("base64url");
+/** A new refresh token for a rotation, and the same token sealed for the grace window. */
+export interface Successor {
+  token: string;
+  sealed: string;
 }
 
-/** Recovers a successor sealed by {@link sealSuccessor}, or returns undefined when it cannot. */
+/**
+ * Creates the successor of `presentedToken` and encrypts it (AES-256-GCM) under a key derived
+ * with HKDF from the token it replaces. Only a caller presenting the replaced token can recover
+ * the successor during the grace window; a copy of the database alone cannot. The token and the
+ * IV come from one CSPRNG call, which is cheaper than two.
+ */
+export function createSuccessor(presentedToken: string): Successor {
+  const random = randomBytes(TOKEN_BYTES + IV_LENGTH);
+  const token = random.toString("base64url", 0, TOKEN_BYTES);
+  const iv = random.subarray(TOKEN_BYTES);
+  const cipher = createCipheriv("aes-256-gcm", sealingKey(presentedToken), iv);
+  const ciphertext = Buffer.concat([cipher.update(token, "utf8"), cipher.final()]);
+  const sealed = Buffer.concat([iv, ciphertext, cipher.getAuthTag()]).toString("base64url");
+  return { token, sealed };
+}
+
+/** Recovers a successor sealed by {@link createSuccessor}, or returns undefined when it cannot. */
 export function unsealSuccessor(presentedToken: string, sealed: string): string | undefined {
   const bytes = Buffer.from(sealed, "base64url");
   if (bytes.length <= IV_LENGTH + TAG_LENGTH) {
