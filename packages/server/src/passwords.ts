@@ -1,7 +1,12 @@
 import { randomBytes } from "node:crypto";
-import { type Algorithm, hash, type Options, parseOptions, verify } from "@node-rs/argon2";
+import { type Algorithm, type Options, parseOptions } from "@node-rs/argon2";
 import { SelloError } from "@sello/core";
 import { dictionary } from "@zxcvbn-ts/language-common";
+import {
+  defaultHasherLimits,
+  PasswordHasher,
+  type PasswordHasherLimits,
+} from "./password-hasher.js";
 
 // @node-rs/argon2 declares Algorithm and Version as const enums, which are absent at run time and
 // unusable under isolatedModules, so the numeric values are written out here.
@@ -20,6 +25,14 @@ export const PASSWORD_HASH_OPTIONS = {
   parallelism: 1,
   outputLen: 32,
 } as const satisfies Options;
+
+/**
+ * The start of every PHC string made with {@link PASSWORD_HASH_OPTIONS}, up to the salt. A stored
+ * hash with this prefix and a 32-byte output needs no rehash, which saves parsing it.
+ */
+const CURRENT_HASH_PREFIX = `$argon2id$v=19$m=${PASSWORD_HASH_OPTIONS.memoryCost},t=${PASSWORD_HASH_OPTIONS.timeCost},p=${PASSWORD_HASH_OPTIONS.parallelism}$`;
+/** The unpadded base64 length of a 32-byte argon2 output. */
+const CURRENT_OUTPUT_BASE64_LENGTH = 43;
 
 /** The minimum password length, in Unicode code points after NFC normalisation. */
 export const MIN_PASSWORD_LENGTH = 8;
@@ -43,38 +56,98 @@ export interface PasswordVerification {
   needsRehash: boolean;
 }
 
+let hasher: PasswordHasher | undefined;
+let hasherLimits: Partial<PasswordHasherLimits> = {};
+let hasherUsers = 0;
+
+function currentHasher(): PasswordHasher {
+  hasher ??= new PasswordHasher(hasherLimits);
+  return hasher;
+}
+
+/**
+ * Keeps the process-wide pool of password hashing threads for one user of it, such as a running
+ * server, applies `limits` to it (the defaults for what is left out: one thread per core this
+ * process may use and 128 waiting jobs per thread) and starts its threads. Returns the function
+ * that gives the pool back. When the last user gives it back, its threads
+ * stop; a later hash starts new ones. Hashing without this call also works: the pool then starts
+ * on demand, and its idle threads do not keep the process alive.
+ */
+export function retainPasswordHashing(
+  limits: Partial<PasswordHasherLimits> = {},
+): () => Promise<void> {
+  hasherUsers += 1;
+  hasherLimits = { ...limits };
+  const pool = currentHasher();
+  const defaults = defaultHasherLimits(limits.threads);
+  pool.configure({ threads: defaults.threads, maxQueue: limits.maxQueue ?? defaults.maxQueue });
+  pool.warm();
+
+  let released = false;
+  return async () => {
+    if (released) {
+      return;
+    }
+    released = true;
+    hasherUsers -= 1;
+    if (hasherUsers === 0) {
+      hasherLimits = {};
+      await closePasswordHashing();
+    }
+  };
+}
+
+/**
+ * Stops the threads of the password hashing pool now. Jobs still running or waiting fail with
+ * `service_unavailable`; a later hash starts a new pool.
+ */
+export async function closePasswordHashing(): Promise<void> {
+  const pool = hasher;
+  hasher = undefined;
+  await pool?.close();
+}
+
+/** The threads, running jobs and waiting jobs of the password hashing pool (tests, metrics). */
+export function passwordHashingStats(): { threads: number; running: number; queued: number } {
+  return hasher?.stats ?? { threads: 0, running: 0, queued: 0 };
+}
+
 /**
  * Hashes a password with argon2id and {@link PASSWORD_HASH_OPTIONS} and a random 16-byte salt, and
  * returns the PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`). The password is NFC-normalised
  * first, so the same password typed on systems that compose accents differently still matches.
- * The work runs on the libuv thread pool, off the event loop.
+ * The work runs on the pool of low-priority hashing threads (see {@link retainPasswordHashing}),
+ * off the event loop. Rejects with `service_unavailable` when too many hashes are waiting or a
+ * hashing thread failed.
  */
 export async function hashPassword(password: string): Promise<string> {
-  return hash(password.normalize("NFC"), PASSWORD_HASH_OPTIONS);
+  return currentHasher().hash(password.normalize("NFC"), PASSWORD_HASH_OPTIONS);
 }
 
 /**
  * Verifies a password against a PHC string made by {@link hashPassword} or by another argon2
  * configuration. A malformed or non-argon2 stored hash yields `{ valid: false }` instead of an
  * error. Callers should check {@link isPasswordTooLong} first, so that an over-long password is
- * never hashed.
+ * never hashed. Rejects with `service_unavailable`, like {@link hashPassword}, when the check
+ * could not run; that is never reported as a wrong password.
  */
 export async function verifyPassword(
   storedHash: string,
   password: string,
 ): Promise<PasswordVerification> {
-  let valid: boolean;
-  try {
-    valid = await verify(storedHash, password.normalize("NFC"));
-  } catch {
-    // The library throws on a hash it cannot decode; for a login that is a failed verification.
-    return { valid: false, needsRehash: false };
-  }
-
+  const valid = await currentHasher().verify(storedHash, password.normalize("NFC"));
   return { valid, needsRehash: valid && usesOtherParameters(storedHash) };
 }
 
 function usesOtherParameters(storedHash: string): boolean {
+  if (
+    storedHash.startsWith(CURRENT_HASH_PREFIX) &&
+    storedHash.length - storedHash.lastIndexOf("$") - 1 === CURRENT_OUTPUT_BASE64_LENGTH &&
+    storedHash.indexOf("$", CURRENT_HASH_PREFIX.length) === storedHash.lastIndexOf("$")
+  ) {
+    return false;
+  }
+
   let stored: ReturnType<typeof parseOptions>;
   try {
     stored = parseOptions(storedHash);

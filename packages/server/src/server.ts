@@ -21,6 +21,7 @@ import { loadKeyEncryptionKey } from "./key-encryption-key.js";
 import { KeyManager } from "./key-manager.js";
 import { createLoginLimiter } from "./login-limiter.js";
 import { Metrics } from "./metrics.js";
+import { retainPasswordHashing } from "./passwords.js";
 import {
   createRedisConnection,
   createRedisRevocationFeed,
@@ -245,12 +246,17 @@ export async function createSelloServer(options: SelloServerOptions): Promise<Se
     },
   });
 
+  // Starts the password hashing threads now, and stops them when the last server closes.
+  const releasePasswordHashing = retainPasswordHashing(
+    config.passwordHashThreads === undefined ? {} : { threads: config.passwordHashThreads },
+  );
   try {
     await createFirstAdministrator(auth, config);
   } catch (error) {
-    // Close the Redis connections and the store, which would otherwise keep the process alive
-    // after a failed start.
+    // Close the Redis connections, the hashing threads and the store, which would otherwise keep
+    // the process alive after a failed start.
     await app.close();
+    await releasePasswordHashing();
     await redis?.close();
     if (ownsStore) {
       await store.close();
@@ -295,6 +301,7 @@ export async function createSelloServer(options: SelloServerOptions): Promise<Se
       clearInterval(purgeTimer);
       clearInterval(keyTimer);
       await app.close();
+      await releasePasswordHashing();
       await redis?.close();
       if (ownsStore) {
         await store.close();

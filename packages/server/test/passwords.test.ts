@@ -1,15 +1,22 @@
 import { hash, parseOptions } from "@node-rs/argon2";
 import { isSelloError, type SelloError } from "@sello/core";
-import { describe, expect, it, vi } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import {
   checkNewPassword,
+  closePasswordHashing,
   hashPassword,
   isPasswordTooLong,
   MAX_PASSWORD_LENGTH,
   MIN_PASSWORD_LENGTH,
+  passwordHashingStats,
+  retainPasswordHashing,
   verifyAgainstDummy,
   verifyPassword,
 } from "../src/passwords.js";
+
+afterAll(async () => {
+  await closePasswordHashing();
+});
 
 const ARGON2I = 1;
 const ARGON2ID = 2;
@@ -167,6 +174,45 @@ describe("verifyPassword", () => {
         },
       );
     }
+  });
+});
+
+describe("the password hashing pool", () => {
+  it("keeps its threads until the last user gives it back", async () => {
+    const releaseFirst = retainPasswordHashing({ threads: 2 });
+    const releaseSecond = retainPasswordHashing({ threads: 1 });
+    expect(passwordHashingStats().threads).toBe(1);
+
+    await releaseFirst();
+    await releaseFirst();
+    const stored = await hashPassword("correct horse battery staple");
+    expect(passwordHashingStats().threads).toBe(1);
+
+    await releaseSecond();
+    expect(passwordHashingStats()).toEqual({ threads: 0, running: 0, queued: 0 });
+    // A later hash starts the pool again.
+    expect((await verifyPassword(stored, "correct horse battery staple")).valid).toBe(true);
+    await closePasswordHashing();
+    expect(passwordHashingStats().threads).toBe(0);
+  });
+
+  it("reports a check that could not run as service_unavailable, never as a wrong password", async () => {
+    const stored = await hashPassword("correct horse battery staple");
+    const checks = [
+      verifyPassword(stored, "correct horse battery staple"),
+      hashPassword("correct horse battery staple"),
+    ].map((check) =>
+      check.then(
+        () => undefined,
+        (error: unknown) => error,
+      ),
+    );
+
+    await closePasswordHashing();
+    for (const error of await Promise.all(checks)) {
+      expect(isSelloError(error, "service_unavailable")).toBe(true);
+    }
+    expect((await verifyPassword(stored, "correct horse battery staple")).valid).toBe(true);
   });
 });
 

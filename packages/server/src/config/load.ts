@@ -198,6 +198,7 @@ function buildConfig(state: LoadState, parts: ResolvedParts): ServerConfig {
     loginMaxAttemptsPerIp: required("loginMaxAttemptsPerIp"),
     loginWindow: required("loginWindow"),
     bodyLimit: required("bodyLimit"),
+    passwordHashThreads: values.passwordHashThreads,
     logLevel: required("logLevel"),
     admin: parts.admin,
     demoUsers,

@@ -68,6 +68,7 @@ export interface SettingValues {
   loginMaxAttemptsPerIp: number;
   loginWindow: number;
   bodyLimit: number;
+  passwordHashThreads: number;
   logLevel: LogLevel;
   adminUsername: string;
   adminPassword: string;
@@ -335,6 +336,13 @@ export const SETTINGS: readonly SettingDefinition[] = [
     unit: "bytes, 1024 to 1048576",
     description: "Maximum request body size. Larger bodies are rejected with 413.",
     parse: integerParser(1024, 1_048_576, 16_384),
+  }),
+  setting("SELLO_PASSWORD_HASH_THREADS", "passwordHashThreads", {
+    derivedDefault: "one per CPU core",
+    unit: "integer, 1 to 64",
+    description:
+      "Threads that hash and verify passwords, at the lowest scheduling priority so that other requests never wait for them. Up to 128 password checks per thread wait for a free one; further logins get 503.",
+    parse: integerParser(1, 64, 2),
   }),
   enumSetting("SELLO_LOG_LEVEL", "logLevel", LOG_LEVELS, {
     default: "info",

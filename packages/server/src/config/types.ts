@@ -90,6 +90,11 @@ export interface ServerConfig {
   readonly loginWindow: number;
   /** SELLO_BODY_LIMIT in bytes, from 1024 to 1048576. Default 16384. */
   readonly bodyLimit: number;
+  /**
+   * SELLO_PASSWORD_HASH_THREADS, from 1 to 64. Default: undefined, meaning one per CPU core that
+   * the process may use (`os.availableParallelism()`).
+   */
+  readonly passwordHashThreads: number | undefined;
   /** SELLO_LOG_LEVEL, a pino level or `silent`. Default `info`. */
   readonly logLevel: LogLevel;
   /** First administrator. Default: undefined, meaning that none is created. */
