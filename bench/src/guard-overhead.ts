@@ -20,6 +20,7 @@ import {
   TOKEN_TTL_SECONDS,
 } from "./fixtures.js";
 import { runLoad } from "./load.js";
+import { formatProfile, type ProfileEntry } from "./profile.js";
 import { formatCount, formatMicros, renderTable, type SectionReport, verdict } from "./report.js";
 
 const RESOURCE_URL_PATH = "/api/resource";
@@ -98,6 +99,9 @@ const FRAMEWORKS: readonly Framework[] = [
   },
 ];
 
+/** The length of the profiled run that explains a missed target, in seconds. */
+const PROFILE_SECONDS = 1.5;
+
 /** The most CPU the Sello guard may add to a Fastify request, in microseconds. */
 const FASTIFY_TARGETS: Record<ModeId, Record<GuardAlgorithm, number>> = {
   unique: { HS256: 4, ES256: 52 },
@@ -110,10 +114,14 @@ interface RunResult {
   failure?: string;
   /** Medians over the rounds. */
   requestsPerSecond: number;
+  /** User plus system time of every thread: the exact total, and the measure of added cost. */
   cpuMicrosPerRequest: number;
-  userMicrosPerRequest: number;
-  /** User CPU per request of each round, in round order. */
-  userSamples: readonly number[];
+  /** The main thread's CPU time alone (exact), without garbage collection and compiler helpers. */
+  mainMicrosPerRequest: number;
+  /** CPU per request of each round, in round order. */
+  cpuSamples: readonly number[];
+  /** The busiest functions of a profiled run, when the Fastify Sello server missed its target. */
+  profile?: ProfileEntry[];
   non2xx: number;
   errors: number;
 }
@@ -133,6 +141,8 @@ interface InProcessCost {
   noCache: number;
   /** Default cache, one token. */
   cacheHit: number;
+  /** Default cache filled by the pool first, then one token: the state of the HTTP cache-hit runs. */
+  fullCacheHit: number;
 }
 
 /** Wall-clock length of one in-process measurement round, in milliseconds. */
@@ -187,14 +197,18 @@ async function measureInProcess(
     keys: createKeySet([key]),
     revocation: false as const,
   };
+  // Cycling the pool fills the cache as the unique-token runs fill the servers' caches.
+  const filled = createGuard(options);
+  await measureHandle(filled, pool);
   const cost = {
     alg,
     cacheMiss: await measureHandle(createGuard(options), pool),
     noCache: await measureHandle(createGuard({ ...options, cache: false }), pool),
     cacheHit: await measureHandle(createGuard(options), pool.slice(0, 1)),
+    fullCacheHit: await measureHandle(filled, pool.slice(0, 1)),
   };
   console.log(
-    `  ${alg} guard.handle in process: ${formatMicros(cost.cacheMiss)} µs (cache miss), ${formatMicros(cost.noCache)} µs (no cache), ${formatMicros(cost.cacheHit)} µs (cache hit)`,
+    `  ${alg} guard.handle in process: ${formatMicros(cost.cacheMiss)} µs (cache miss), ${formatMicros(cost.noCache)} µs (no cache), ${formatMicros(cost.cacheHit)} µs (cache hit), ${formatMicros(cost.fullCacheHit)} µs (hit in a full cache)`,
   );
   return cost;
 }
@@ -254,18 +268,21 @@ interface RunningVariant {
   failure?: string;
   cycler: TokenCycler;
   cpuMicrosPerRequest: number[];
-  userMicrosPerRequest: number[];
+  mainMicrosPerRequest: number[];
   requestsPerSecond: number[];
   non2xx: number;
   errors: number;
   statusCodes: Record<string, number>;
+  /** The profile of a run after the rounds, taken when a Fastify target is missed. */
+  profile?: ProfileEntry[];
 }
 
 /** Forgets the measurements of the previous mode and presents `tokens` from now on. */
 function resetVariant(running: RunningVariant, tokens: readonly string[]): void {
   running.cycler = new TokenCycler(tokens);
   running.cpuMicrosPerRequest = [];
-  running.userMicrosPerRequest = [];
+  running.mainMicrosPerRequest = [];
+  delete running.profile;
   running.requestsPerSecond = [];
   running.non2xx = 0;
   running.errors = 0;
@@ -277,7 +294,7 @@ async function startVariant(variant: Variant, settingsFile: string): Promise<Run
     variant,
     cycler: new TokenCycler([]),
     cpuMicrosPerRequest: [],
-    userMicrosPerRequest: [],
+    mainMicrosPerRequest: [],
     requestsPerSecond: [],
     non2xx: 0,
     errors: 0,
@@ -305,6 +322,11 @@ function loadOptions(running: RunningVariant, child: BenchChild, seconds: number
   };
 }
 
+interface ThreadCpu {
+  main: number;
+  other: number;
+}
+
 /** Runs one measured run against a started server and records its CPU per request. */
 async function measureRound(running: RunningVariant): Promise<void> {
   const child = running.child;
@@ -313,13 +335,20 @@ async function measureRound(running: RunningVariant): Promise<void> {
   }
   await runLoad(loadOptions(running, child, PRE_RUN_SECONDS));
   const before = await child.cpuUsage();
+  const threadsBefore = await child.call<ThreadCpu | null>("threads");
   const summary = await runLoad(loadOptions(running, child, MEASURE_SECONDS));
+  const threadsAfter = await child.call<ThreadCpu | null>("threads");
   const after = await child.cpuUsage();
 
-  const user = after.user - before.user;
-  const system = after.system - before.system;
-  running.cpuMicrosPerRequest.push((user + system) / summary.responses);
-  running.userMicrosPerRequest.push(user / summary.responses);
+  // On kernels with tick-based accounting the split into user and system time is estimated from
+  // timer ticks and rescaled over the process's whole life, so only the sum is exact.
+  const cpu = after.user - before.user + (after.system - before.system);
+  running.cpuMicrosPerRequest.push(cpu / summary.responses);
+  running.mainMicrosPerRequest.push(
+    threadsBefore === null || threadsAfter === null
+      ? Number.NaN
+      : (threadsAfter.main - threadsBefore.main) / summary.responses,
+  );
   running.requestsPerSecond.push(summary.requestsPerSecond);
   running.non2xx += summary.non2xx;
   running.errors += summary.errors;
@@ -344,8 +373,9 @@ function toResult(running: RunningVariant): RunResult {
     variant: running.variant,
     requestsPerSecond: median(running.requestsPerSecond),
     cpuMicrosPerRequest: median(running.cpuMicrosPerRequest),
-    userMicrosPerRequest: median(running.userMicrosPerRequest),
-    userSamples: running.userMicrosPerRequest,
+    mainMicrosPerRequest: median(running.mainMicrosPerRequest),
+    cpuSamples: running.cpuMicrosPerRequest,
+    ...(running.profile === undefined ? {} : { profile: running.profile }),
     non2xx: running.non2xx,
     errors: running.errors,
   };
@@ -386,6 +416,8 @@ async function measureMode(
     }
   }
 
+  await profileMissedTarget(alg, mode, participants);
+
   const results = new Map(participants.map((entry) => [entry.variant.id, toResult(entry)]));
   const block: Block = { alg, mode, frameworks: [] };
   for (const framework of FRAMEWORKS) {
@@ -400,6 +432,32 @@ async function measureMode(
     block.frameworks.push({ bare, guarded });
   }
   return block;
+}
+
+/**
+ * When the Fastify Sello server misses its target in this mode, profiles its main thread over
+ * one more run at the same load, so the report can name where the time goes.
+ */
+async function profileMissedTarget(
+  alg: GuardAlgorithm,
+  mode: TokenMode,
+  participants: readonly RunningVariant[],
+): Promise<void> {
+  const bare = participants.find((entry) => entry.variant.id === "fastify-bare");
+  const sello = participants.find((entry) => entry.variant.id === "fastify-sello");
+  const child = sello?.child;
+  if (bare === undefined || sello === undefined || child === undefined) {
+    return;
+  }
+  const added = median(sello.cpuMicrosPerRequest) - median(bare.cpuMicrosPerRequest);
+  if (added <= FASTIFY_TARGETS[mode.id][alg]) {
+    return;
+  }
+  try {
+    sello.profile = await child.profile(() => runLoad(loadOptions(sello, child, PROFILE_SECONDS)));
+  } catch (error) {
+    console.log(`    profile failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 /** Starts every server for one algorithm at once, measures both token modes, and stops them. */
@@ -431,10 +489,10 @@ function printRun(result: RunResult, bare: RunResult | undefined): void {
   const added =
     bare === undefined
       ? ""
-      : `  (${formatSigned(result.userMicrosPerRequest - bare.userMicrosPerRequest)} µs user)`;
+      : `  (${formatSigned(result.cpuMicrosPerRequest - bare.cpuMicrosPerRequest)} µs)`;
   const failure = result.failure === undefined ? "" : `  ${result.failure}`;
   console.log(
-    `    ${result.variant.label.padEnd(34)} ${formatCount(result.requestsPerSecond).padStart(7)} req/s  ${formatMicros(result.cpuMicrosPerRequest).padStart(6)} µs CPU/req, ${formatMicros(result.userMicrosPerRequest).padStart(6)} µs user${added}${failure}`,
+    `    ${result.variant.label.padEnd(34)} ${formatCount(result.requestsPerSecond).padStart(7)} req/s  ${formatMicros(result.cpuMicrosPerRequest).padStart(6)} µs CPU/req, ${formatMicros(result.mainMicrosPerRequest).padStart(6)} µs main thread${added}${failure}`,
   );
 }
 
@@ -449,7 +507,7 @@ function blockTable(block: Block): string {
     const bare = framework.bare;
     for (const result of [bare, ...framework.guarded]) {
       const isBare = result === bare;
-      const added = result.userMicrosPerRequest - bare.userMicrosPerRequest;
+      const added = result.cpuMicrosPerRequest - bare.cpuMicrosPerRequest;
       const target =
         result.variant.id === "fastify-sello"
           ? FASTIFY_TARGETS[block.mode.id][block.alg]
@@ -459,7 +517,7 @@ function blockTable(block: Block): string {
         result.variant.label,
         measured ? formatCount(result.requestsPerSecond) : "",
         measured ? formatMicros(result.cpuMicrosPerRequest) : (result.failure ?? "n/a"),
-        measured ? formatMicros(result.userMicrosPerRequest) : "",
+        measured ? formatMicros(result.mainMicrosPerRequest) : "",
         isBare || !measured ? "" : formatSigned(added),
         target === undefined ? "" : `<= +${target}`,
         target === undefined || !measured
@@ -467,7 +525,7 @@ function blockTable(block: Block): string {
           : result.failure === undefined
             ? verdict(added <= target)
             : `**invalid**: ${result.failure}`,
-        result.userSamples.map(formatMicros).join(" / "),
+        result.cpuSamples.map(formatMicros).join(" / "),
       ]);
     }
   }
@@ -476,11 +534,11 @@ function blockTable(block: Block): string {
       "server",
       "req/s",
       "CPU µs/req",
-      "user CPU µs/req",
-      "added user µs/req",
+      "main thread µs/req",
+      "added CPU µs/req",
       "target",
       "result",
-      "user µs/req by round",
+      "CPU µs/req by round",
     ],
     rows,
   });
@@ -493,12 +551,14 @@ function inProcessTable(costs: readonly InProcessCost[]): string {
       "default cache, every token new (µs/call)",
       "cache: false (µs/call)",
       "default cache, one token (µs/call)",
+      "full default cache, one token (µs/call)",
     ],
     rows: costs.map((cost) => [
       cost.alg,
       formatMicros(cost.cacheMiss),
       formatMicros(cost.noCache),
       formatMicros(cost.cacheHit),
+      formatMicros(cost.fullCacheHit),
     ]),
   });
 }
@@ -518,7 +578,9 @@ function renderSection(
     `- Servers: each runs in its own child process on 127.0.0.1 and responds to GET ${RESOURCE_URL_PATH} with the same small JSON body. The servers of one algorithm start together and stay up for both token modes.`,
     `- Load: autocannon, in the runner process, sends ${formatCount(REQUESTS_PER_SECOND)} requests/s over ${CONNECTIONS} keep-alive connections. Every server sustains this fixed rate on this machine, so bare and guarded servers handle the same load.`,
     `- Rounds: in each mode every server gets ${WARM_UP_SECONDS} s of warm-up, then ${ROUNDS} rounds visit the servers in turn, in alternating order, so load from other processes on the machine falls on all of them. In a round, a server gets ${PRE_RUN_SECONDS} s of unmeasured load and then a measured run of ${MEASURE_SECONDS} s.`,
-    "- CPU per request: the child's CPU time (`process.cpuUsage`, all threads, garbage collection included) over a run, divided by its responses; the tables show the median of the rounds. CPU is user plus system time. About half of it is system time spent in `writev` and the loopback TCP stack, the same work for every server, and it varies most with other load on the machine. A guard runs in user space only (parsing, crypto, cache), so the added cost is the difference in user CPU to the bare server of the same framework in the same table, and the last column lists the user CPU of every round.",
+    "- CPU per request: the child's CPU time (`process.cpuUsage`, user plus system time of all threads, garbage collection included) over a run, divided by its responses; the tables show the median of the rounds and the last column lists every round. The added cost of a guard is the difference to the bare server of the same framework in the same table. Every server does the same system work per request (the same response through `writev` and the loopback TCP stack), so the difference is the guard's work, including the garbage collection and page faults it causes.",
+    "- Why not user time alone: this machine's kernel accounts CPU time by timer ticks (`CONFIG_TICK_CPU_ACCOUNTING`, 250 Hz). Only the sum of user and system time is exact; the kernel splits it in the proportion of the 4 ms ticks that found the process in each mode, counted over the process's whole life. Over a run of a few seconds the change in user time is then an estimate: in a check on this machine it came to between 49% and 88% of the exact total from one round to the next of the same server. Earlier versions of this section compared user time, so their figures are not comparable with these.",
+    "- Main thread: the child's main-thread time alone from the scheduler's exact per-thread counters (`/proc/self/task/*/schedstat`). The difference to the CPU column is V8's helper threads, mostly garbage collection; a round in which a major collection ran shows a burst there.",
     `- Tokens: Sello access tokens (RFC 9068, with roles and permissions). Unique: a pool of ${formatCount(TOKEN_POOL_SIZE)} distinct tokens presented in turn, twice the Sello guard's default cache size, so every Sello lookup misses its LRU cache and pays for verification and the cache insert. @fastify/jwt runs with its cache off, its default. Cache hits: one token on every request, with the Sello guard's default cache and @fastify/jwt's \`cache: true\`. jsonwebtoken has no cache, so its rows do the same work in both modes.`,
     "- Guards: the Sello rows use the adapters `@sello/guard/fastify`, `/express` and `/hono` with `revocation: false` and no route requirement, because the other verifiers check no revocation either. Every guarded server checks issuer, audience and algorithm.",
   ];
@@ -531,7 +593,9 @@ function renderSection(
     "",
     "CPU time per `guard.handle` call (bearer parsing, verification, cache) in the runner process,",
     `without HTTP: the median of ${IN_PROCESS_ROUNDS} rounds of ${IN_PROCESS_ROUND_MS / 1000} s after a warm-up round, with a newly built`,
-    "`Authorization` string on each call as an HTTP parser delivers it, over the same token pool.",
+    "`Authorization` string on each call as an HTTP parser delivers it, over the same token pool. The last",
+    "column hits one token in a cache that the pool filled first, the state of the HTTP cache-hit runs, which",
+    "follow the unique-token runs on the same servers.",
     "",
     inProcessTable(inProcess),
   );
@@ -543,7 +607,7 @@ function renderSection(
     if (fastify === undefined || sello === undefined || Number.isNaN(sello.cpuMicrosPerRequest)) {
       continue;
     }
-    const added = sello.userMicrosPerRequest - fastify.bare.userMicrosPerRequest;
+    const added = sello.cpuMicrosPerRequest - fastify.bare.cpuMicrosPerRequest;
     const target = FASTIFY_TARGETS[block.mode.id][block.alg];
     if (!(added <= target)) {
       const cost = inProcess.find((entry) => entry.alg === block.alg);
@@ -552,9 +616,17 @@ function renderSection(
           ? ""
           : block.mode.id === "unique"
             ? ` In process, one guard.handle call costs ${formatMicros(cost.cacheMiss)} µs with the default cache missing and ${formatMicros(cost.noCache)} µs with \`cache: false\`.`
-            : ` In process, one guard.handle call on a cache hit costs ${formatMicros(cost.cacheHit)} µs.`;
+            : ` In process, one guard.handle call on a hit in a full cache costs ${formatMicros(cost.fullCacheHit)} µs.`;
+      const mainAdded = sello.mainMicrosPerRequest - fastify.bare.mainMicrosPerRequest;
+      const threads = Number.isNaN(mainAdded)
+        ? ""
+        : ` Of the added CPU, ${formatSigned(mainAdded)} µs is on the main thread and ${formatSigned(added - mainAdded)} µs on V8's helper threads.`;
+      const profile =
+        sello.profile === undefined || sello.profile.length === 0
+          ? ""
+          : ` Self time on the Sello server's main thread in a ${PROFILE_SECONDS} s profiled run, as a share of its ${formatMicros(sello.mainMicrosPerRequest)} µs per request (the bare server's main thread takes ${formatMicros(fastify.bare.mainMicrosPerRequest)} µs): ${formatProfile(sello.profile, sello.mainMicrosPerRequest)}.`;
       misses.push(
-        `- Fastify + Sello guard, ${block.alg}, ${block.mode.title}: ${formatSigned(added)} µs of user CPU per request, target <= +${target} µs.${detail}`,
+        `- Fastify + Sello guard, ${block.alg}, ${block.mode.title}: ${formatSigned(added)} µs of CPU per request, target <= +${target} µs.${detail}${threads}${profile}`,
       );
     }
   }

@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it, vi } from "vitest";
 import type { AccessTokenClaims } from "../src/claims.js";
 import { VerificationCache } from "../src/node/cache.js";
@@ -293,5 +294,89 @@ describe("VerificationCache", () => {
 
   it.each([0, -1, 1.5, Number.NaN])("rejects maxEntries %s", (maxEntries) => {
     expect(() => new VerificationCache(maxEntries)).toThrow(TypeError);
+  });
+
+  it("behaves like a reference LRU under any sequence of operations", () => {
+    type Operation =
+      | { kind: "get"; token: number }
+      | { kind: "delete"; token: number }
+      | { kind: "set"; token: number; value: number }
+      | { kind: "clear" };
+    const operation: fc.Arbitrary<Operation> = fc.oneof(
+      { weight: 4, arbitrary: fc.record({ kind: fc.constant("get" as const), token: fc.nat(7) }) },
+      {
+        weight: 4,
+        arbitrary: fc.record({
+          kind: fc.constant("set" as const),
+          token: fc.nat(7),
+          value: fc.nat(),
+        }),
+      },
+      {
+        weight: 2,
+        arbitrary: fc.record({ kind: fc.constant("delete" as const), token: fc.nat(7) }),
+      },
+      { weight: 1, arbitrary: fc.constant({ kind: "clear" as const }) },
+    );
+
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 5 }),
+        fc.array(operation, { maxLength: 60 }),
+        (max, operations) => {
+          const cache = new VerificationCache(max);
+          // The reference keeps the least recently used token first.
+          const reference = new Map<string, string>();
+          for (const op of operations) {
+            if (op.kind === "clear") {
+              cache.clear();
+              reference.clear();
+              continue;
+            }
+            const token = `token-${op.token}`;
+            if (op.kind === "get") {
+              const expected = reference.get(token);
+              if (expected !== undefined) {
+                reference.delete(token);
+                reference.set(token, expected);
+              }
+              expect(cache.get(token)?.claims.jti).toBe(expected);
+            } else if (op.kind === "delete") {
+              cache.delete(token);
+              reference.delete(token);
+            } else {
+              cache.set(token, entry(String(op.value)));
+              reference.delete(token);
+              if (reference.size >= max) {
+                reference.delete(reference.keys().next().value as string);
+              }
+              reference.set(token, String(op.value));
+            }
+            expect(cache.size).toBe(reference.size);
+          }
+          // Every stored token is still found, with its latest entry.
+          for (const [token, jti] of [...reference]) {
+            expect(cache.get(token)?.claims.jti).toBe(jti);
+          }
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("keeps a hot token's hits cheap in a full cache", () => {
+    // Moving a hit to the end of a Map by deleting and re-adding it slows every later lookup of
+    // that token until the Map rehashes. This cache never writes to its Map on a hit.
+    const cache = new VerificationCache(10_000);
+    for (let index = 0; index < 20_000; index++) {
+      cache.set(`token-${index}`, entry(String(index)));
+    }
+    const hot = "token-19999";
+    for (let index = 0; index < 50_000; index++) {
+      expect(cache.get(hot)).toBeDefined();
+    }
+    expect(cache.size).toBe(10_000);
+    expect(cache.get("token-10000")?.claims.jti).toBe("10000");
+    expect(cache.get("token-9999")).toBeUndefined();
   });
 });

@@ -2,7 +2,11 @@ import { SelloError } from "@sello/core";
 
 /** RFC 7235 token68: the only form a bearer token may take (RFC 6750 section 2.1). */
 const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
-const SCHEME = /^bearer$/i;
+/** A space or a tab, the separators RFC 7235 allows between the scheme and the token. */
+const SEPARATOR = /[ \t]/;
+
+const SPACE = 0x20;
+const TAB = 0x09;
 
 /**
  * Extracts the bearer token from the `Authorization` header values of one request (every value,
@@ -29,33 +33,68 @@ export function parseBearer(values: readonly string[]): string {
     throw invalidRequest("The Authorization header is empty.", "empty_header");
   }
 
-  const parts = value.split(/[ \t]+/);
-  const [scheme, token, ...rest] = parts as [string, ...string[]];
-  if (!SCHEME.test(scheme)) {
-    if (parts.length === 1 && TOKEN68.test(scheme) && scheme.includes(".")) {
+  // The scheme runs to the first space or tab; the trimmed value neither starts nor ends with one.
+  const schemeEnd = separatorIndex(value);
+  if (schemeEnd === -1 || !isBearerScheme(value, schemeEnd)) {
+    if (schemeEnd === -1 && TOKEN68.test(value) && value.includes(".")) {
       throw invalidRequest(
         "The Authorization header must start with the scheme Bearer.",
         "no_scheme",
       );
     }
+    if (schemeEnd === -1 && isBearerScheme(value, value.length)) {
+      throw invalidRequest("The Authorization header has no token after Bearer.", "no_token");
+    }
     throw new SelloError("missing_token", { reason: "other_scheme" });
   }
-  if (token === undefined) {
-    throw invalidRequest("The Authorization header has no token after Bearer.", "no_token");
+
+  let tokenStart = schemeEnd + 1;
+  while (isSeparator(value.charCodeAt(tokenStart))) {
+    tokenStart++;
   }
-  if (rest.length > 0) {
+  const token = value.slice(tokenStart);
+  // token68 has no space or tab, so a token that passes is the last word of the value.
+  if (TOKEN68.test(token)) {
+    return token;
+  }
+  if (SEPARATOR.test(token)) {
     throw invalidRequest(
       "The Authorization header must contain one token after Bearer.",
       "extra_words",
     );
   }
-  if (!TOKEN68.test(token)) {
-    throw invalidRequest(
-      "The bearer token contains characters that are not allowed.",
-      "not_token68",
-    );
+  throw invalidRequest("The bearer token contains characters that are not allowed.", "not_token68");
+}
+
+/** Returns the index of the first space or tab in the text, or -1. */
+function separatorIndex(text: string): number {
+  const space = text.indexOf(" ");
+  const tab = text.indexOf("\t");
+  if (tab === -1) {
+    return space;
   }
-  return token;
+  return space === -1 || tab < space ? tab : space;
+}
+
+function isSeparator(code: number): boolean {
+  return code === SPACE || code === TAB;
+}
+
+/** Reports whether `text.slice(0, end)` is "bearer" in any ASCII letter case. */
+function isBearerScheme(text: string, end: number): boolean {
+  if (end !== 6) {
+    return false;
+  }
+  // Setting bit 0x20 lowers an ASCII capital and keeps a small letter; only those two codes map
+  // to each small letter of "bearer", so no other character can match.
+  return (
+    (text.charCodeAt(0) | 0x20) === 0x62 &&
+    (text.charCodeAt(1) | 0x20) === 0x65 &&
+    (text.charCodeAt(2) | 0x20) === 0x61 &&
+    (text.charCodeAt(3) | 0x20) === 0x72 &&
+    (text.charCodeAt(4) | 0x20) === 0x65 &&
+    (text.charCodeAt(5) | 0x20) === 0x72
+  );
 }
 
 function invalidRequest(message: string, reason: string): SelloError {
@@ -70,7 +109,9 @@ function invalidRequest(message: string, reason: string): SelloError {
 export function readAuthorization(rawHeaders: readonly string[]): string[] {
   const values: string[] = [];
   for (let index = 0; index + 1 < rawHeaders.length; index += 2) {
-    if ((rawHeaders[index] as string).toLowerCase() === "authorization") {
+    const name = rawHeaders[index] as string;
+    // Most names differ in length, which is cheaper to compare than a lowercased copy.
+    if (name.length === 13 && name.toLowerCase() === "authorization") {
       values.push(rawHeaders[index + 1] as string);
     }
   }

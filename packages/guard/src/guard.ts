@@ -2,6 +2,8 @@ import { type AccessTokenClaims, SelloError } from "@sello/core";
 import { createVerifier, type KeySource, type Verifier } from "@sello/core/node";
 import { parseBearer } from "./bearer.js";
 import { type ErrorResponse, toErrorResponse } from "./challenge.js";
+import { attachGuardFlow } from "./flow.js";
+import type { RefreshableKeySource } from "./jwks-source.js";
 import { type GuardOptions, resolveGuardOptions } from "./options.js";
 import {
   type CheckedRequirement,
@@ -88,7 +90,11 @@ export function createGuard(options: GuardOptions): Guard {
     clock: resolved.clock,
   });
 
-  async function verify(token: string): Promise<AccessTokenClaims> {
+  /**
+   * Verifies a token and checks revocation. Returns the claims at once, or a promise only when
+   * the token names an unknown key and the key source may have it after a refetch.
+   */
+  function verifyNow(token: string): AccessTokenClaims | Promise<AccessTokenClaims> {
     let claims: AccessTokenClaims;
     try {
       claims = verifyToken(token);
@@ -96,19 +102,32 @@ export function createGuard(options: GuardOptions): Guard {
       if (refreshable === undefined || !isUnknownKey(error)) {
         throw error;
       }
-      const mayHaveKey = await refreshable.refresh(readKid(token));
-      if (!mayHaveKey) {
-        throw error;
-      }
-      claims = verifyToken(token);
+      return verifyAfterRefresh(refreshable, token, error);
     }
-
     checkRevocation?.(claims);
     return claims;
   }
 
+  async function verifyAfterRefresh(
+    source: RefreshableKeySource,
+    token: string,
+    error: unknown,
+  ): Promise<AccessTokenClaims> {
+    const mayHaveKey = await source.refresh(readKid(token));
+    if (!mayHaveKey) {
+      throw error;
+    }
+    const claims = verifyToken(token);
+    checkRevocation?.(claims);
+    return claims;
+  }
+
+  async function verify(token: string): Promise<AccessTokenClaims> {
+    return verifyNow(token);
+  }
+
   async function authenticate(authorization: readonly string[]): Promise<AccessTokenClaims> {
-    return verify(parseBearer(authorization));
+    return verifyNow(parseBearer(authorization));
   }
 
   function authorize(claims: AccessTokenClaims, requirement: Requirement): void {
@@ -131,7 +150,25 @@ export function createGuard(options: GuardOptions): Guard {
     return { error: sello, response: toErrorResponse(sello, realm) };
   }
 
-  async function handle(request: GuardRequest): Promise<GuardResult> {
+  function fail(error: unknown): GuardResult {
+    return { ok: false, ...respond(error) };
+  }
+
+  function accept(
+    claims: AccessTokenClaims,
+    requirement: CheckedRequirement | undefined,
+  ): GuardResult {
+    if (requirement !== undefined) {
+      authorize(claims, requirement);
+    }
+    return { ok: true, claims };
+  }
+
+  /**
+   * The whole check for one request, synchronous unless a key refetch is needed. Every adapter
+   * and `handle` run this one flow; it never throws.
+   */
+  function handleNow(request: GuardRequest): GuardResult | Promise<GuardResult> {
     try {
       const requirement =
         request.requirement === undefined
@@ -147,17 +184,31 @@ export function createGuard(options: GuardOptions): Guard {
         return { ok: true, claims: null };
       }
 
-      const claims = request.claims ?? (await authenticate(request.authorization));
-      if (requirement !== undefined) {
-        authorize(claims, requirement);
+      if (request.claims !== undefined) {
+        return accept(request.claims, requirement);
       }
-      return { ok: true, claims };
+      const claims = verifyNow(parseBearer(request.authorization));
+      if (claims instanceof Promise) {
+        return claims.then((verified) => {
+          try {
+            return accept(verified, requirement);
+          } catch (error) {
+            return fail(error);
+          }
+        }, fail);
+      }
+      return accept(claims, requirement);
     } catch (error) {
-      return { ok: false, ...respond(error) };
+      return fail(error);
     }
   }
 
-  return {
+  function handle(request: GuardRequest): Promise<GuardResult> {
+    const outcome = handleNow(request);
+    return outcome instanceof Promise ? outcome : Promise.resolve(outcome);
+  }
+
+  const guard: Guard = {
     realm,
     keys: resolved.keys,
     authenticate,
@@ -168,6 +219,8 @@ export function createGuard(options: GuardOptions): Guard {
     handle,
     toErrorResponse: (error) => respond(error).response,
   };
+  attachGuardFlow(guard, handleNow);
+  return guard;
 }
 
 function isUnknownKey(error: unknown): boolean {

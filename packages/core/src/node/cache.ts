@@ -14,14 +14,33 @@ export interface CachedVerification {
   readonly kid: string | undefined;
 }
 
+/** Marks the end of the recency list. */
+const NONE = -1;
+
 /**
  * A bounded least-recently-used map from the exact token string to its verification. It only
  * stores: the verifier decides whether an entry is still valid, and stores successes only.
+ *
+ * Entries live in numbered slots, linked in order of use by two arrays of slot numbers, and a
+ * Map finds a token's slot. A hit only relinks slot numbers and never writes to the Map. Moving
+ * a hit to the end of a Map by deleting and re-adding its key would leave a deleted entry in
+ * the key's hash chain on every hit, and every later lookup of that key would walk them all
+ * until the Map next rehashes: with thousands of tokens cached, a hot token would cost
+ * microseconds per hit. Here the Map changes only when a token is added or evicted.
  */
 export class VerificationCache {
   readonly maxEntries: number;
-  // A Map iterates in insertion order, so re-inserting on each hit keeps the oldest entry first.
-  readonly #entries = new Map<string, CachedVerification>();
+  /** The slot of each stored token. */
+  #slots = new Map<string, number>();
+  /** Per slot: the token, its verification, and the neighbouring slots in order of use. */
+  #tokens: (string | undefined)[] = [];
+  #entries: (CachedVerification | undefined)[] = [];
+  #older: number[] = [];
+  #newer: number[] = [];
+  /** Slots emptied by `delete`, reused before new ones are added. */
+  #free: number[] = [];
+  #newest = NONE;
+  #oldest = NONE;
 
   /** Creates a cache holding at most `maxEntries` tokens (a positive integer). */
   constructor(maxEntries: number = DEFAULT_CACHE_ENTRIES) {
@@ -35,36 +54,99 @@ export class VerificationCache {
 
   /** The number of tokens stored. */
   get size(): number {
-    return this.#entries.size;
+    return this.#slots.size;
   }
 
   /** Returns the entry for `token` and marks it most recently used, or returns undefined. */
   get(token: string): CachedVerification | undefined {
-    const entry = this.#entries.get(token);
-    if (entry !== undefined) {
-      this.#entries.delete(token);
-      this.#entries.set(token, entry);
+    const slot = this.#slots.get(token);
+    if (slot === undefined) {
+      return undefined;
     }
-    return entry;
+    if (slot !== this.#newest) {
+      this.#unlink(slot);
+      this.#linkNewest(slot);
+    }
+    return this.#entries[slot];
   }
 
   /** Stores an entry, evicting the least recently used one when the cache is full. */
   set(token: string, entry: CachedVerification): void {
-    this.#entries.delete(token);
-    if (this.#entries.size >= this.maxEntries) {
-      const oldest = this.#entries.keys().next().value as string;
-      this.#entries.delete(oldest);
+    let slot = this.#slots.get(token);
+    if (slot !== undefined) {
+      this.#entries[slot] = entry;
+      if (slot !== this.#newest) {
+        this.#unlink(slot);
+        this.#linkNewest(slot);
+      }
+      return;
     }
-    this.#entries.set(token, entry);
+
+    if (this.#slots.size >= this.maxEntries) {
+      // Reuse the least recently used slot for the new token.
+      slot = this.#oldest;
+      this.#slots.delete(this.#tokens[slot] as string);
+      this.#unlink(slot);
+    } else {
+      slot = this.#free.pop() ?? this.#tokens.length;
+    }
+    this.#tokens[slot] = token;
+    this.#entries[slot] = entry;
+    this.#slots.set(token, slot);
+    this.#linkNewest(slot);
   }
 
   /** Removes the entry for `token`, if any. */
   delete(token: string): void {
-    this.#entries.delete(token);
+    const slot = this.#slots.get(token);
+    if (slot === undefined) {
+      return;
+    }
+    this.#slots.delete(token);
+    this.#unlink(slot);
+    this.#tokens[slot] = undefined;
+    this.#entries[slot] = undefined;
+    this.#free.push(slot);
   }
 
   /** Removes every entry. */
   clear(): void {
-    this.#entries.clear();
+    this.#slots = new Map();
+    this.#tokens = [];
+    this.#entries = [];
+    this.#older = [];
+    this.#newer = [];
+    this.#free = [];
+    this.#newest = NONE;
+    this.#oldest = NONE;
+  }
+
+  /** Takes a linked slot out of the recency list. */
+  #unlink(slot: number): void {
+    const older = this.#older[slot] as number;
+    const newer = this.#newer[slot] as number;
+    if (older === NONE) {
+      this.#oldest = newer;
+    } else {
+      this.#newer[older] = newer;
+    }
+    if (newer === NONE) {
+      this.#newest = older;
+    } else {
+      this.#older[newer] = older;
+    }
+  }
+
+  /** Links an unlinked slot in as the most recently used. */
+  #linkNewest(slot: number): void {
+    const newest = this.#newest;
+    this.#older[slot] = newest;
+    this.#newer[slot] = NONE;
+    if (newest === NONE) {
+      this.#oldest = slot;
+    } else {
+      this.#newer[newest] = slot;
+    }
+    this.#newest = slot;
   }
 }

@@ -1,7 +1,8 @@
 import type { AccessTokenClaims } from "@sello/core";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import { readAuthorization } from "../bearer.js";
-import type { Guard } from "../guard.js";
+import { guardFlow } from "../flow.js";
+import type { Guard, GuardResult } from "../guard.js";
 import type { Requirement } from "../requirements.js";
 
 /**
@@ -40,23 +41,32 @@ const verifiedClaims = new WeakMap<Request, AccessTokenClaims | null>();
 export function sello(guard: Guard, requirement?: Requirement): RequestHandler {
   const checked = requirement === undefined ? undefined : guard.checkRequirement(requirement);
 
-  return async (req: Request, res: Response, next: NextFunction) => {
+  const flow = guardFlow(guard);
+
+  const settle = (req: Request, res: Response, next: NextFunction, result: GuardResult) => {
+    if (!result.ok) {
+      res.status(result.response.status).set(result.response.headers).json(result.response.body);
+      return;
+    }
+    verifiedClaims.set(req, result.claims);
+    (req as SelloRequest).auth = result.claims;
+    next();
+  };
+
+  // Not an async function, so that a request that needs no key refetch passes without a promise.
+  return (req: Request, res: Response, next: NextFunction) => {
     const previous = verifiedClaims.get(req);
-    const result = await guard.handle({
+    const outcome = flow({
       target: req.originalUrl,
       authorization: readAuthorization(req.rawHeaders),
       claims: previous ?? undefined,
       requirement: checked,
     });
-
-    if (!result.ok) {
-      res.status(result.response.status).set(result.response.headers).json(result.response.body);
-      return;
+    if (outcome instanceof Promise) {
+      return outcome.then((result) => settle(req, res, next, result));
     }
-
-    verifiedClaims.set(req, result.claims);
-    (req as SelloRequest).auth = result.claims;
-    next();
+    settle(req, res, next, outcome);
+    return undefined;
   };
 }
 

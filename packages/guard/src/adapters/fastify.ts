@@ -3,12 +3,13 @@ import type {
   FastifyInstance,
   FastifyReply,
   FastifyRequest,
-  onRequestAsyncHookHandler,
+  onRequestHookHandler,
   preHandlerAsyncHookHandler,
 } from "fastify";
 import { readAuthorization } from "../bearer.js";
 import type { ErrorResponse } from "../challenge.js";
-import type { Guard } from "../guard.js";
+import { type GuardFlow, guardFlow } from "../flow.js";
+import type { Guard, GuardResult } from "../guard.js";
 import type { CheckedRequirement, Requirement } from "../requirements.js";
 
 /** Options of the {@link sello} plugin. */
@@ -76,9 +77,16 @@ export async function sello(fastify: FastifyInstance, options: SelloPluginOption
     }
   });
 
-  const authenticate: onRequestAsyncHookHandler = async (request, reply) => {
-    const requirement = readRouteRequirement(request);
-    return runGuard(guard, request, reply, request.url, requirement);
+  // A callback hook, so that a request that needs no key refetch passes without a promise.
+  const flow = guardFlow(guard);
+  const authenticate: onRequestHookHandler = (request, reply, done) => {
+    const passed = runGuard(flow, request, reply, request.url, readRouteRequirement(request));
+    if (passed === true) {
+      done();
+    } else if (passed !== false) {
+      passed.then((ok) => (ok ? done() : undefined), done);
+    }
+    // On false the error response is sent, and Fastify must not go on: done is not called.
   };
   fastify.addHook("onRequest", authenticate);
 }
@@ -95,7 +103,9 @@ Object.assign(sello, {
  */
 export function requireAccess(guard: Guard, requirement: Requirement): preHandlerAsyncHookHandler {
   const checked = guard.checkRequirement(requirement);
-  return async (request, reply) => runGuard(guard, request, reply, undefined, checked);
+  const flow = guardFlow(guard);
+  return async (request, reply) =>
+    (await runGuard(flow, request, reply, undefined, checked)) ? undefined : reply;
 }
 
 /** A `preHandler` hook that requires every one of the roles. */
@@ -142,31 +152,37 @@ function readRouteRequirement(request: FastifyRequest): Requirement | undefined 
 }
 
 /**
- * Runs the guard for one request. On failure it sends the error response and returns the reply,
- * which signals to Fastify that an async hook has sent the response.
+ * Runs the guard for one request. Returns true when the request may go on, or false when the
+ * error response has been sent; a promise of either only when the guard has to wait.
  */
-async function runGuard(
-  guard: Guard,
+function runGuard(
+  flow: GuardFlow,
   request: FastifyRequest,
   reply: FastifyReply,
   target: string | undefined,
   requirement: Requirement | undefined,
-): Promise<FastifyReply | undefined> {
+): boolean | Promise<boolean> {
   const previous = verifiedClaims.get(request);
-  const result = await guard.handle({
+  const outcome = flow({
     target,
     authorization: readAuthorization(request.raw.rawHeaders),
     claims: previous ?? undefined,
     requirement,
   });
+  return outcome instanceof Promise
+    ? outcome.then((result) => settle(request, reply, result))
+    : settle(request, reply, outcome);
+}
 
+/** Records the claims of a passed request, or sends the error response. */
+function settle(request: FastifyRequest, reply: FastifyReply, result: GuardResult): boolean {
   if (!result.ok) {
-    return sendError(reply, result.response);
+    sendError(reply, result.response);
+    return false;
   }
-
   verifiedClaims.set(request, result.claims);
   (request as FastifyRequest & SelloAuthFields).auth = result.claims;
-  return undefined;
+  return true;
 }
 
 function sendError(reply: FastifyReply, response: ErrorResponse): FastifyReply {

@@ -2,7 +2,8 @@ import type { AccessTokenClaims } from "@sello/core";
 import type { Context, MiddlewareHandler, Next } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { readAuthorization } from "../bearer.js";
-import type { Guard } from "../guard.js";
+import { guardFlow } from "../flow.js";
+import type { Guard, GuardResult } from "../guard.js";
 import type { Requirement } from "../requirements.js";
 
 /** The context variables {@link sello} sets: `auth` contains the claims, or null on a public path. */
@@ -16,6 +17,9 @@ export type SelloEnv = { Variables: SelloVariables };
 
 /** The environment after a requirement middleware, where `auth` is never null. */
 export type SelloAuthenticatedEnv = { Variables: { auth: AccessTokenClaims } };
+
+/** What a middleware returns: a promise of the response, or of nothing to go on. */
+type MiddlewareResult = ReturnType<MiddlewareHandler>;
 
 /** Claims verified per request, keyed by the Fetch API request, which every middleware shares. */
 const verifiedClaims = new WeakMap<Request, AccessTokenClaims | null>();
@@ -41,23 +45,30 @@ export function sello(
 ): MiddlewareHandler<SelloEnv> | MiddlewareHandler<SelloAuthenticatedEnv> {
   const checked = requirement === undefined ? undefined : guard.checkRequirement(requirement);
 
-  return async (c: Context, next: Next) => {
+  const flow = guardFlow(guard);
+
+  const settle = (c: Context, next: Next, result: GuardResult): MiddlewareResult => {
+    if (!result.ok) {
+      const { status, headers, body } = result.response;
+      return Promise.resolve(c.json(body, status as ContentfulStatusCode, headers));
+    }
+    verifiedClaims.set(c.req.raw, result.claims);
+    c.set("auth", result.claims);
+    return next();
+  };
+
+  // Not an async function, so that a request that needs no key refetch adds no promise of its own.
+  return (c: Context, next: Next) => {
     const previous = verifiedClaims.get(c.req.raw);
-    const result = await guard.handle({
+    const outcome = flow({
       target: readTarget(c.req.url),
       authorization: readAuthorizationValues(c),
       claims: previous ?? undefined,
       requirement: checked,
     });
-
-    if (!result.ok) {
-      const { status, headers, body } = result.response;
-      return c.json(body, status as ContentfulStatusCode, headers);
-    }
-
-    verifiedClaims.set(c.req.raw, result.claims);
-    c.set("auth", result.claims);
-    await next();
+    return outcome instanceof Promise
+      ? outcome.then((result) => settle(c, next, result))
+      : settle(c, next, outcome);
   };
 }
 

@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AccessTokenClaims } from "@sello/core";
 import { readAuthorization } from "../bearer.js";
 import type { ErrorResponse } from "../challenge.js";
-import type { Guard } from "../guard.js";
+import { type GuardFlow, guardFlow } from "../flow.js";
+import type { Guard, GuardResult } from "../guard.js";
 import type { Requirement } from "../requirements.js";
 
 /** The outcome of {@link authenticateRequest}: verified claims, or the response to send. */
@@ -33,7 +34,7 @@ export async function authenticateRequest(
   req: IncomingMessage,
   requirement?: Requirement,
 ): Promise<AuthenticationResult> {
-  const result = await runGuard(guard, req, undefined, requirement);
+  const result = await runGuard(guardFlow(guard), req, undefined, requirement);
   if (!result.ok) {
     return result;
   }
@@ -59,8 +60,9 @@ export function withSello(
     throw new TypeError("withSello needs a handler function (req, res, auth) => ...");
   }
 
+  const flow = guardFlow(guard);
   return async (req, res) => {
-    const result = await runGuard(guard, req, req.url ?? "", checked);
+    const result = await runGuard(flow, req, req.url ?? "", checked);
     if (!result.ok) {
       sendErrorResponse(res, result.response);
       return;
@@ -90,20 +92,24 @@ export function sendErrorResponse(res: ServerResponse, response: ErrorResponse):
   res.end(body);
 }
 
-async function runGuard(
-  guard: Guard,
+function runGuard(
+  flow: GuardFlow,
   req: IncomingMessage,
   target: string | undefined,
   requirement: Requirement | undefined,
-) {
-  const claims = verifiedClaims.get(req);
-  const result = await guard.handle({
+): GuardResult | Promise<GuardResult> {
+  const outcome = flow({
     authorization: readAuthorization(req.rawHeaders),
     target,
-    claims,
+    claims: verifiedClaims.get(req),
     requirement,
   });
+  return outcome instanceof Promise
+    ? outcome.then((result) => remember(req, result))
+    : remember(req, outcome);
+}
 
+function remember(req: IncomingMessage, result: GuardResult): GuardResult {
   if (result.ok && result.claims !== null) {
     verifiedClaims.set(req, result.claims);
   }

@@ -1,0 +1,38 @@
+import type { Guard, GuardRequest, GuardResult } from "./guard.js";
+
+/**
+ * The guard flow for one request, as the adapters run it: the result at once, or a promise only
+ * when the flow has to wait, such as for a JWKS refetch.
+ */
+export type GuardFlow = (request: GuardRequest) => GuardResult | Promise<GuardResult>;
+
+/**
+ * Where `createGuard` keeps its synchronous flow and the `handle` it wraps, on a
+ * non-enumerable property. Internal to this package: the index does not export it.
+ */
+export const guardFlowKey: unique symbol = Symbol("sello.guardFlow");
+
+interface GuardFlowEntry {
+  readonly handle: Guard["handle"];
+  readonly flow: GuardFlow;
+}
+
+/** Attaches the synchronous flow to a guard that `createGuard` builds. */
+export function attachGuardFlow(guard: Guard, flow: GuardFlow): void {
+  const entry: GuardFlowEntry = { handle: guard.handle, flow };
+  Object.defineProperty(guard, guardFlowKey, { value: entry });
+}
+
+/**
+ * Returns the flow an adapter runs for each request. It is the guard's synchronous flow, so a
+ * request costs no promise unless it must wait, when `createGuard` built the guard and its
+ * `handle` is still the original. Otherwise, for a guard object of another origin or a
+ * `handle` replaced before the adapter was created, it calls `handle`.
+ */
+export function guardFlow(guard: Guard): GuardFlow {
+  const entry = (guard as { [guardFlowKey]?: GuardFlowEntry })[guardFlowKey];
+  if (entry !== undefined && entry.handle === guard.handle) {
+    return entry.flow;
+  }
+  return (request) => guard.handle(request);
+}
