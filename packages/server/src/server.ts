@@ -112,7 +112,7 @@ export async function createSelloServer(options: SelloServerOptions): Promise<Se
   const clock = options.clock ?? Date.now;
   const app = await buildApp(config, options.logStream);
   const ownsStore = options.store === undefined;
-  const store = options.store ?? openStore(config.database);
+  const store = options.store ?? openStore(config.database, { backgroundCheckpoints: true });
   if (ownsStore) {
     await store.migrate();
   }

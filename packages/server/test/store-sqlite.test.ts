@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
@@ -33,6 +33,61 @@ describe("SQLite store", () => {
     const database = new BetterSqlite3(path, { readonly: true });
     expect(database.pragma("journal_mode", { simple: true })).toBe("wal");
     database.close();
+  });
+
+  it("answers correctly past its statement cache", async () => {
+    const store = openSqliteStore(join(folder, "statements.db"));
+    await store.migrate();
+    await seedSession(store, "statements-token");
+    // Each list length is a new SQL text, so 300 lengths pass the cache's 256 statements and
+    // the first ones are evicted and prepared again.
+    for (const round of [1, 2]) {
+      for (let length = 1; length <= 300; length++) {
+        const ids = Array.from({ length }, (_, index) =>
+          index === 0 ? "user-1" : `none-${index}`,
+        );
+        const rows = await store.db
+          .selectFrom("users")
+          .select("id")
+          .where("id", "in", ids)
+          .execute();
+        expect(rows, `round ${round}, ${length} ids`).toEqual([{ id: "user-1" }]);
+      }
+    }
+    await store.close();
+  });
+
+  it("checkpoints in the background when asked", async () => {
+    const sizes: Record<string, number> = {};
+    for (const background of [false, true]) {
+      const path = join(folder, `checkpoint-${background}.db`);
+      const store = openSqliteStore(path, { backgroundCheckpoints: background });
+      await store.migrate();
+      const initialSize = statSync(path).size;
+      // About 400 pages of WAL: below SQLite's own threshold of 1,000, so without the thread
+      // nothing reaches the database file.
+      for (let index = 0; index < 200; index++) {
+        await store.createUser({
+          id: `user-${index}`,
+          username: `user-${index}`,
+          passwordHash: "x".repeat(2_000),
+          roles: [],
+          createdAt: index,
+        });
+      }
+      if (background) {
+        await expect
+          .poll(() => statSync(path).size, { timeout: 5_000 })
+          .toBeGreaterThan(initialSize);
+      } else {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+      sizes[String(background)] = statSync(path).size - initialSize;
+      await store.close();
+      expect(existsSync(`${path}-wal`)).toBe(false);
+    }
+    expect(sizes.false).toBe(0);
+    expect(sizes.true).toBeGreaterThan(200 * 2_000);
   });
 
   it("runs a rotation after an open transaction ends, never inside it", async () => {

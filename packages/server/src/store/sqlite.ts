@@ -1,5 +1,7 @@
 import { chmodSync, mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname } from "node:path";
+import { Worker } from "node:worker_threads";
 import type { RotationRequest, SessionRecord, UserRecord } from "@sello/core";
 import BetterSqlite3 from "better-sqlite3";
 import { type Kysely, Kysely as KyselyClient, type SqliteDatabase, SqliteDialect } from "kysely";
@@ -11,10 +13,49 @@ const UNAVAILABLE_CODES = /^SQLITE_(BUSY|LOCKED|CANTOPEN|IOERR|FULL|READONLY|NOT
 
 /**
  * How many prepared statements the connection keeps. Kysely sends the same SQL text for every
- * run of one query shape, so this holds every statement of the store with room to spare; only
- * `in (…)` lists of varying length make new texts, and the least recently used is dropped.
+ * run of one query shape, so this keeps every statement of the store with room to spare. Only
+ * `in (…)` lists of varying length make new texts, and the oldest statement is then dropped.
  */
 const STATEMENT_CACHE_SIZE = 256;
+
+/**
+ * The WAL size, in pages, at which a commit on the main connection checkpoints by itself. With
+ * background checkpoints this is only a bound in case the checkpoint thread falls behind or
+ * stops: SQLite's default is 1,000 pages (about 4 MiB).
+ */
+const FALLBACK_AUTOCHECKPOINT_PAGES = 10_000;
+
+/** How often the checkpoint thread copies committed WAL pages into the database file. */
+const CHECKPOINT_INTERVAL_MS = 50;
+
+/** How long closing waits for the checkpoint thread to close its connection. */
+const CHECKPOINT_CLOSE_TIMEOUT_MS = 2_000;
+
+/**
+ * The checkpoint thread, run as a CommonJS script (`eval: true`) so that it loads the same way
+ * from the TypeScript sources and from the built package. It opens its own connection and runs
+ * PASSIVE checkpoints, which wait for no reader or writer, so most of the copying and its fsync
+ * happen on this thread instead of inside a commit on the event loop. A checkpoint that finds the
+ * database busy is tried again at the next interval.
+ */
+const CHECKPOINT_WORKER_SOURCE = `
+"use strict";
+const { parentPort, workerData } = require("node:worker_threads");
+const Database = require(workerData.driverPath);
+const database = new Database(workerData.path, { fileMustExist: true });
+const timer = setInterval(() => {
+  try {
+    database.pragma("wal_checkpoint(PASSIVE)");
+  } catch {
+    // SQLITE_BUSY while another checkpoint runs: the next interval tries again.
+  }
+}, workerData.intervalMs);
+parentPort.on("message", () => {
+  clearInterval(timer);
+  database.close();
+  parentPort.close();
+});
+`;
 
 function errorCode(error: unknown): string {
   const code = (error as { code?: unknown } | null)?.code;
@@ -28,12 +69,23 @@ const sqliteErrors: DialectErrors = {
     errorCode(error) === "SQLITE_CONSTRAINT_PRIMARYKEY",
 };
 
+/** Settings for {@link openSqliteStore}. */
+export interface SqliteStoreOptions {
+  /**
+   * Copies committed pages from the WAL into the database file on a thread of its own, instead
+   * of inside the commit that fills the WAL past SQLite's threshold. That commit would otherwise
+   * block the event loop for the copy and an fsync. Meant for a long-running server; a
+   * short-lived command does not need the thread. Ignored for `:memory:`. Default false.
+   */
+  backgroundCheckpoints?: boolean;
+}
+
 /**
  * Opens (creating when missing) a SQLite store at `path`, or an in-memory one for `:memory:`.
  * The database runs in WAL mode with `synchronous = NORMAL`: a committed transaction survives the
  * process being killed, and only an operating-system crash can lose the last commits.
  */
-export function openSqliteStore(path: string): KyselyStore {
+export function openSqliteStore(path: string, options: SqliteStoreOptions = {}): KyselyStore {
   if (path !== ":memory:") {
     const folder = dirname(path);
     mkdirSync(folder, { recursive: true, mode: 0o700 });
@@ -48,10 +100,31 @@ export function openSqliteStore(path: string): KyselyStore {
     chmodSync(path, 0o600);
   }
 
+  let checkpointer: Worker | undefined;
+  if (options.backgroundCheckpoints === true && path !== ":memory:") {
+    database.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
+    checkpointer = startCheckpointer(path);
+  }
+
   const db = new KyselyClient<Database>({
     dialect: new SqliteDialect({ database: withStatementCache(database) }),
   });
-  return new SqliteStore(db, database);
+  return new SqliteStore(db, database, checkpointer);
+}
+
+function startCheckpointer(path: string): Worker {
+  const workerData = {
+    driverPath: createRequire(import.meta.url).resolve("better-sqlite3"),
+    path,
+    intervalMs: CHECKPOINT_INTERVAL_MS,
+  };
+  // execArgv is empty so that loaders of the parent (tsx under the benchmarks) stay out of it.
+  const worker = new Worker(CHECKPOINT_WORKER_SOURCE, { eval: true, workerData, execArgv: [] });
+  worker.unref();
+  // A thread that fails leaves the WAL to the main connection's own checkpoints, bounded by
+  // FALLBACK_AUTOCHECKPOINT_PAGES, so the error needs no further handling.
+  worker.on("error", () => {});
+  return worker;
 }
 
 /**
@@ -63,17 +136,16 @@ function withStatementCache(database: BetterSqlite3.Database): SqliteDatabase {
   return {
     close: () => database.close(),
     prepare(sql) {
+      // A hit leaves the Map untouched: deleting and re-adding a key on every hit would make its
+      // lookups slower until the Map next rehashes.
       let statement = statements.get(sql);
-      if (statement !== undefined) {
-        // Map keeps insertion order; moving the entry to the end makes the first the oldest.
-        statements.delete(sql);
-      } else {
+      if (statement === undefined) {
         statement = database.prepare(sql);
         if (statements.size >= STATEMENT_CACHE_SIZE) {
           statements.delete(statements.keys().next().value as string);
         }
+        statements.set(sql, statement);
       }
-      statements.set(sql, statement);
       return statement;
     },
   };
@@ -84,11 +156,29 @@ type RotationResult = { session: SessionRecord; user: UserRecord | undefined } |
 /** The SQLite store: the Kysely store, with the refresh rotation as one synchronous transaction. */
 class SqliteStore extends KyselyStore {
   readonly #database: BetterSqlite3.Database;
+  readonly #checkpointer: Worker | undefined;
   #rotate: ((request: RotationRequest) => RotationResult) | undefined;
 
-  constructor(db: Kysely<Database>, database: BetterSqlite3.Database) {
+  constructor(db: Kysely<Database>, database: BetterSqlite3.Database, checkpointer?: Worker) {
     super(db, sqliteErrors);
     this.#database = database;
+    this.#checkpointer = checkpointer;
+  }
+
+  override async close(): Promise<void> {
+    // The checkpoint thread closes its connection first, so that the main connection is the
+    // last one and its close checkpoints the whole WAL and removes the file.
+    const worker = this.#checkpointer;
+    if (worker !== undefined) {
+      const exited = new Promise<void>((resolve) => {
+        worker.once("exit", () => resolve());
+      });
+      worker.postMessage("close");
+      const timeout = setTimeout(() => void worker.terminate(), CHECKPOINT_CLOSE_TIMEOUT_MS);
+      await exited;
+      clearTimeout(timeout);
+    }
+    await super.close();
   }
 
   protected override async claimRotation(request: RotationRequest): Promise<RotationResult> {
