@@ -62,6 +62,13 @@ const WRITING_SYSTEMS: Partial<Record<UsernameScript, readonly string[]>> = {
   Hangul: ["Korean"],
 };
 
+/**
+ * A name that the full rules accept unchanged apart from ASCII case: 3 to 64 ASCII letters,
+ * digits and `._@-`, starting and ending with a letter or digit. NFKC leaves ASCII as it is, so
+ * lowercasing is all its normalisation needs, and most logins skip the Unicode checks.
+ */
+const PLAIN_ASCII_USERNAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{1,62}[A-Za-z0-9]$/;
+
 const ALLOWED_CHARACTER = /^[\p{L}\p{M}\p{Nd}._@-]$/u;
 const LETTER = /^\p{L}$/u;
 const MARK = /^\p{M}$/u;
@@ -89,6 +96,10 @@ const SPACE = /^\s$/u;
 export function normaliseUsername(input: string): string {
   if (typeof input !== "string") {
     throw invalid("username_type", "The username must be a string.");
+  }
+
+  if (PLAIN_ASCII_USERNAME.test(input)) {
+    return input.toLowerCase();
   }
 
   const trimmed = input.trim();

@@ -1,4 +1,5 @@
 import { isSelloError, type SelloError } from "@sello/core";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { MAX_USERNAME_LENGTH, MIN_USERNAME_LENGTH, normaliseUsername } from "../src/usernames.js";
 
@@ -217,5 +218,41 @@ describe("normaliseUsername", () => {
     const error = rejection("ab");
     expect(error.code).toBe("validation_failed");
     expect(error.status).toBe(400);
+  });
+});
+
+describe("normaliseUsername plain ASCII shortcut", () => {
+  // A leading space fails the shortcut's pattern and is then trimmed, so it runs the full rules
+  // on the same name.
+  function outcome(input: string): string {
+    try {
+      return `ok ${normaliseUsername(input)}`;
+    } catch (error) {
+      return isSelloError(error) ? `rejected ${error.code}` : `threw ${String(error)}`;
+    }
+  }
+
+  it("agrees with the full rules on ASCII names", () => {
+    const characters = [..."aZ09._@- +/\t\u00e9"];
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom(...characters), { minLength: 0, maxLength: 70 }),
+        (chosen) => {
+          const name = chosen.join("");
+          expect(outcome(name)).toBe(outcome(` ${name}`));
+        },
+      ),
+      { numRuns: 5_000 },
+    );
+  });
+
+  it("agrees with the full rules at the length limits", () => {
+    for (const length of [2, 3, 64, 65]) {
+      const name = "a".repeat(length);
+      expect(outcome(name), `${length} letters`).toBe(outcome(` ${name}`));
+    }
+    expect(outcome("User.Name@Example-1")).toBe("ok user.name@example-1");
+    expect(outcome("123")).toBe(outcome(" 123"));
+    expect(outcome("a..b")).toBe(outcome(" a..b"));
   });
 });
