@@ -341,7 +341,7 @@ export const SETTINGS: readonly SettingDefinition[] = [
     derivedDefault: "one per CPU core",
     unit: "integer, 1 to 64",
     description:
-      "Threads that hash and verify passwords, at the lowest scheduling priority so that other requests never wait for them. Up to 128 password checks per thread wait for a free one; further logins get 503.",
+      "Threads that hash and verify passwords, at the lowest scheduling priority (Linux), so that the thread serving other requests gets a core first. Up to 128 password checks per thread wait for a free one; further logins get 503.",
     parse: integerParser(1, 64, 2),
   }),
   enumSetting("SELLO_LOG_LEVEL", "logLevel", LOG_LEVELS, {
