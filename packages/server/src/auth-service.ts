@@ -59,7 +59,7 @@ export class RateLimitedError extends SelloError {
 
   constructor(retryAfterSeconds: number) {
     super("rate_limited", {
-      message: `Too many failed attempts. Try again in ${retryAfterSeconds} seconds.`,
+      message: `Too many failed attempts. Try again in ${retryAfterSeconds} ${retryAfterSeconds === 1 ? "second" : "seconds"}.`,
     });
     this.retryAfterSeconds = retryAfterSeconds;
   }

@@ -21,8 +21,9 @@ function expectRateLimited(response: JsonResponse): number {
   expectError(response, 429, "rate_limited");
   const retryAfter = response.headers.get("retry-after") ?? "";
   expect(retryAfter).toMatch(/^[1-9]\d*$/);
+  const unit = retryAfter === "1" ? "second" : "seconds";
   expect(response.body.message).toBe(
-    `Too many failed attempts. Try again in ${retryAfter} seconds.`,
+    `Too many failed attempts. Try again in ${retryAfter} ${unit}.`,
   );
   return Number(retryAfter);
 }
