@@ -23,6 +23,7 @@ let running: RunningServer;
 beforeAll(async () => {
   running = await startServer({ SELLO_REGISTRATION: "open" });
   await addUser(running, "alice", PASSWORD);
+  await addUser(running, "root", PASSWORD, ["admin"]);
 });
 
 afterAll(async () => {
@@ -121,7 +122,7 @@ describe.each(BODY_ENDPOINTS)("bad bodies at $path", ({ path, field, valid }) =>
     );
 
     expectError(response, 400, "validation_failed");
-    expect(response.body.message).toBe(`The field "${field}" must be string.`);
+    expect(response.body.message).toBe(`The field "${field}" must be a string.`);
   });
 
   it("deep nesting fails validation", async () => {
@@ -195,6 +196,50 @@ describe("null bodies", () => {
     );
 
     expectError(response, 415, "unsupported_media_type");
+  });
+});
+
+describe("validation messages in plain words", () => {
+  it("names an empty field", async () => {
+    const response = await post(
+      "/auth/login",
+      JSON.stringify({ username: "", password: PASSWORD }),
+      "application/json",
+    );
+
+    expectError(response, 400, "validation_failed");
+    expect(response.body.message).toBe('The field "username" must not be empty.');
+  });
+
+  it("names a value outside its list", async () => {
+    const response = await post(
+      "/auth/login",
+      JSON.stringify({ username: "alice", password: PASSWORD, refresh_token_delivery: "url" }),
+      "application/json",
+    );
+
+    expectError(response, 400, "validation_failed");
+    expect(response.body.message).toBe(
+      'The field "refresh_token_delivery" must be one of "cookie", "body".',
+    );
+  });
+
+  it("names every type a body may have", async () => {
+    const response = await post("/auth/refresh", "[]", "application/json");
+
+    expectError(response, 400, "validation_failed");
+    expect(response.body.message).toBe("The request body must be an object or null.");
+  });
+
+  it("hides the pattern of a path parameter", async () => {
+    const { accessToken } = await loginForTokens(running.url, "root", PASSWORD);
+    const response = await request(`${running.url}/admin/users/not-an-id`, {
+      method: "GET",
+      headers: bearer(accessToken),
+    });
+
+    expectError(response, 400, "validation_failed");
+    expect(response.body.message).toBe('The path parameter "id" has an invalid format.');
   });
 });
 

@@ -130,7 +130,7 @@ describe("POST /auth/refresh", () => {
     });
 
     expectError(response, 400, "validation_failed");
-    expect(response.body).toMatchObject({ message: 'The field "refresh_token" must be string.' });
+    expect(response.body).toMatchObject({ message: 'The field "refresh_token" must be a string.' });
   });
 
   it("disabled user cannot refresh", async () => {

@@ -58,22 +58,68 @@ export function toSelloError(error: unknown): SelloError {
   return new SelloError("internal_error", { cause: error });
 }
 
-/** Describes the first schema violation in one line, naming the field but never its value. */
+/** The name of each request part in validation messages: the whole part, and one member. */
+const PART_NAMES: Record<string, { whole: string; member: string }> = {
+  body: { whole: "The request body", member: "field" },
+  params: { whole: "The path", member: "path parameter" },
+  querystring: { whole: "The query string", member: "query parameter" },
+  headers: { whole: "The request headers", member: "header" },
+};
+
+/**
+ * Describes the first schema violation in one line, naming the field but never its value, and
+ * in plain words rather than the validator's own (no regular expressions, no "must NOT").
+ */
 function describeValidation(error: Partial<FastifyError>): string {
   const first = error.validation?.[0];
-  if (first === undefined) {
+  const part = PART_NAMES[error.validationContext ?? "body"] ?? PART_NAMES.body;
+  if (first === undefined || part === undefined) {
     return "The request body failed validation.";
   }
   const field = first.instancePath.replace(/^\//, "").replaceAll("/", ".");
   const params = first.params as Record<string, unknown>;
   if (first.keyword === "additionalProperties") {
-    return `Unknown field "${String(params.additionalProperty)}" in the request body.`;
+    return `Unknown ${part.member} "${String(params.additionalProperty)}" in ${part.whole.toLowerCase()}.`;
   }
   if (first.keyword === "required") {
-    return `The request body lacks the required field "${String(params.missingProperty)}".`;
+    return `${part.whole} lacks the required ${part.member} "${String(params.missingProperty)}".`;
   }
-  const where = field === "" ? "The request body" : `The field "${field}"`;
-  return `${where} ${first.message ?? "is invalid"}.`;
+  const where = field === "" ? part.whole : `The ${part.member} "${field}"`;
+  return `${where} ${describeRule(first.keyword, params)}.`;
+}
+
+/** Describes the rule of a failed schema keyword, without echoing patterns or values. */
+function describeRule(keyword: string, params: Record<string, unknown>): string {
+  const limit = Number(params.limit);
+  switch (keyword) {
+    case "type":
+      return `must be ${String(params.type)
+        .split(",")
+        .map((type) => (type === "null" ? "null" : withArticle(type)))
+        .join(" or ")}`;
+    case "minLength":
+      return limit === 1 ? "must not be empty" : `must be at least ${limit} characters long`;
+    case "maxLength":
+      return `must be at most ${limit} characters long`;
+    case "minimum":
+      return `must be at least ${limit}`;
+    case "maximum":
+      return `must be at most ${limit}`;
+    case "minItems":
+      return `must have at least ${limit} ${limit === 1 ? "item" : "items"}`;
+    case "maxItems":
+      return `must have at most ${limit} ${limit === 1 ? "item" : "items"}`;
+    case "enum":
+      return `must be one of ${(params.allowedValues as unknown[]).map((value) => JSON.stringify(value)).join(", ")}`;
+    case "format":
+      return `is not a valid ${String(params.format)}`;
+    default:
+      return "has an invalid format";
+  }
+}
+
+function withArticle(type: string): string {
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
 }
 
 /** The error code of each failed request's response, for metrics. */
