@@ -1,3 +1,4 @@
+import { createRequire } from "node:module";
 import { SelloError } from "@sello/core";
 import { type CommandSpec, parseCommandLine, usageError } from "./cli/args.js";
 import { COMMAND_GROUPS, COMMANDS, findCommand } from "./cli/commands.js";
@@ -27,6 +28,12 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
   }
 }
 
+/** Reads the version of @sello/server, which is one folder up from both src/ and dist/. */
+function packageVersion(): string {
+  const manifest = createRequire(import.meta.url)("../package.json") as { version: string };
+  return manifest.version;
+}
+
 function processIo(): CliIo {
   return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env };
 }
@@ -39,6 +46,10 @@ async function dispatch(argv: readonly string[], io: CliIo, output: Output): Pro
   }
   if (first === "help") {
     output.raw(renderHelpFor(argv.slice(1)));
+    return;
+  }
+  if (first === "--version" || first === "-V") {
+    output.raw(`sello ${packageVersion()}`);
     return;
   }
 

@@ -250,6 +250,18 @@ const ALL_COMMANDS = [
 ];
 
 describe.concurrent("sello help", { timeout: TEST_TIMEOUT_MS }, () => {
+  it("prints its version", async ({ expect }) => {
+    const manifest = JSON.parse(
+      readFileSync(new URL("../package.json", import.meta.url), "utf8"),
+    ) as { version: string };
+    for (const flag of ["--version", "-V"]) {
+      const result = await runSello([flag], {});
+      expect(result.code, flag).toBe(0);
+      expect(result.stderr, flag).toBe("");
+      expect(result.stdout.trim(), flag).toBe(`sello ${manifest.version}`);
+    }
+  });
+
   it("lists every command", async ({ expect }) => {
     const result = await runSello(["--help"], {});
     expect(result.code).toBe(0);

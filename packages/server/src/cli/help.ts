@@ -4,7 +4,8 @@ import { COMMON_OPTIONS, type CommandSpec, type OptionSpec } from "./args.js";
 const WRAP_WIDTH = 80;
 
 const FOOTER = [
-  "Every command accepts --json (one JSON document on stdout) and --help.",
+  "Every command accepts --json (one JSON document on stdout) and --help. sello --version " +
+    "prints the version.",
   "Settings come from the SELLO_* environment variables that the server reads; see " +
     "docs/configuration.md. Commands other than serve work directly on the configured database.",
   "Exit codes: 0 success, 64 usage error, 65 invalid input, 66 user or session not found, 69 " +
