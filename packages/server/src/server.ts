@@ -5,6 +5,7 @@ import {
   isSelloError,
   RevocationList,
   type RoleDefinitions,
+  SelloError,
   type Store,
 } from "@sello/core";
 import { createAccessTokenIssuer } from "@sello/core/node";
@@ -207,7 +208,10 @@ export async function createSelloServer(options: SelloServerOptions): Promise<Se
     reply.type(metrics.registry.contentType);
     return metrics.registry.metrics();
   });
-  await app.register(healthRoutes, { store });
+  await app.register(healthRoutes, {
+    store,
+    ...(redis === undefined ? {} : { checks: [() => redis.checkReady()] }),
+  });
   await app.register(wellKnownRoutes, {
     keys,
     publicUrl: config.publicUrl,
@@ -361,6 +365,11 @@ async function createFirstAdministrator(auth: AuthService, config: ServerConfig)
 interface RedisParts {
   feed: RedisRevocationFeed;
   limiterStore: RedisLimiterStore;
+  /**
+   * Throws `service_unavailable` when this instance cannot serve with Redis right now: its
+   * revocation feed is older than the staleness bound, or the login-counter connection is down.
+   */
+  checkReady(): void;
   close(): Promise<void>;
 }
 
@@ -401,9 +410,19 @@ async function connectRedis(
     );
   }
 
+  const maxStalenessMs = config.revocationMaxStaleness * 1000;
   return {
     feed,
     limiterStore: new RedisLimiterStore({ client: limiterClient, prefix: config.redisPrefix }),
+    checkReady() {
+      const synced = feed.lastSyncedAt();
+      if (synced === undefined || context.clock() - synced > maxStalenessMs) {
+        throw new SelloError("service_unavailable", { reason: "revocation_feed_stale" });
+      }
+      if (limiterClient.status !== "ready") {
+        throw new SelloError("service_unavailable", { reason: "redis_unavailable" });
+      }
+    },
     async close() {
       await feed.close();
       limiterClient.disconnect();

@@ -362,6 +362,11 @@ describe.skipIf(skipReason !== undefined)("three instances sharing PostgreSQL an
       // The feed was last confirmed by a PING at most one heartbeat before the kill.
       expect(milliseconds, name).toBeGreaterThan(MAX_STALENESS_MS - FEED_HEARTBEAT_MS - 300);
     }
+    // A load balancer that polls /readyz takes every instance out of rotation.
+    for (const instance of instances) {
+      expectError(await request(`${instance.url}/readyz`), 503, "service_unavailable");
+      expect((await request(`${instance.url}/healthz`)).status).toBe(200);
+    }
 
     // While Redis is down: logins need the shared counters, refresh needs only PostgreSQL, and a
     // logout with the refresh cookie is written to PostgreSQL.
@@ -416,6 +421,9 @@ describe.skipIf(skipReason !== undefined)("three instances sharing PostgreSQL an
     for (const instance of instances) {
       expectError(await getMe(instance.url, doomedToken), 401, "token_revoked");
       expect((await getMe(instance.url, refreshed.body.access_token)).status).toBe(200);
+      await expect
+        .poll(async () => (await request(`${instance.url}/readyz`)).status, { timeout: 5_000 })
+        .toBe(200);
     }
     const login = await request(`${c.url}/auth/login`, {
       method: "POST",
