@@ -1,8 +1,9 @@
 /**
  * Raw argon2id verification throughput, the ceiling for login throughput: @node-rs/argon2
  * `verify` with the parameters Sello hashes passwords with, driven by a fixed number of
- * concurrent loops. Runs in its own process, with the default libuv thread pool (4 threads); the
- * server instead verifies on its own worker threads, one per core, at a low scheduling priority.
+ * concurrent loops. It runs in its own process, with the default libuv thread pool (4 threads).
+ * The server instead verifies on its own worker threads, one per core, at a low scheduling
+ * priority.
  */
 import { hash, verify } from "@node-rs/argon2";
 import { processCpuMicros, reportFailure, reportReady, serveControl } from "./control.js";

@@ -85,7 +85,7 @@ function isBearerScheme(text: string, end: number): boolean {
   if (end !== 6) {
     return false;
   }
-  // Setting bit 0x20 lowers an ASCII capital and keeps a small letter; only those two codes map
+  // Setting bit 0x20 lowers an ASCII capital and keeps a small letter. Only those two codes map
   // to each small letter of "bearer", so no other character can match.
   return (
     (text.charCodeAt(0) | 0x20) === 0x62 &&

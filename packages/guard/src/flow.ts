@@ -7,8 +7,8 @@ import type { Guard, GuardRequest, GuardResult } from "./guard.js";
 export type GuardFlow = (request: GuardRequest) => GuardResult | Promise<GuardResult>;
 
 /**
- * Where `createGuard` keeps its synchronous flow and the `handle` it wraps, on a
- * non-enumerable property. Internal to this package: the index does not export it.
+ * The non-enumerable property on which `createGuard` keeps its synchronous flow and the `handle`
+ * it wraps. It is internal to this package, because the index does not export it.
  */
 export const guardFlowKey: unique symbol = Symbol("sello.guardFlow");
 

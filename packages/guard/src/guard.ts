@@ -165,8 +165,8 @@ export function createGuard(options: GuardOptions): Guard {
   }
 
   /**
-   * The whole check for one request, synchronous unless a key refetch is needed. Every adapter
-   * and `handle` run this one flow; it never throws.
+   * Runs the whole check for one request, synchronously unless a key refetch is needed. Every
+   * adapter and `handle` run this one flow. Errors become a failed result, so it does not throw.
    */
   function handleNow(request: GuardRequest): GuardResult | Promise<GuardResult> {
     try {

@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseBearer, readAuthorization } from "../src/bearer.js";
 
-/** The outcome of a parse: the token, or the error's code and reason. */
+/** Returns the outcome of a parse: the token, or the error's code and reason. */
 function outcome(parse: (values: readonly string[]) => string, values: readonly string[]) {
   try {
     return { token: parse(values) };
@@ -15,7 +15,7 @@ function outcome(parse: (values: readonly string[]) => string, values: readonly 
   }
 }
 
-/** The straightforward reading of the rules, with a regular-expression split, as a reference. */
+/** Parses by the plain reading of the rules, with a regular-expression split, as a reference. */
 function referenceParse(values: readonly string[]): string {
   if (values.length === 0) {
     throw new SelloError("missing_token");

@@ -6,7 +6,7 @@ import { SelloError } from "@sello/core";
 
 /**
  * The niceness the hashing threads give themselves on Linux (19, the lowest priority a thread can
- * have without privileges). An argon2 hash is about 10 ms of uninterrupted CPU work; at normal
+ * have without privileges). An argon2 hash is about 10 ms of uninterrupted CPU work. At normal
  * priority, two of them on two cores make the event loop wait for a core, so every other request
  * waits too. At niceness 19 the scheduler gives the event loop a core as soon as it has work.
  */
@@ -18,8 +18,8 @@ export const QUEUED_JOBS_PER_THREAD = 128;
 /**
  * The code of each hashing thread, run as a CommonJS script (`eval: true`), so that it loads the
  * same way from the TypeScript sources and from the built package, with no file to locate or
- * ship. It lowers its own scheduling priority where the platform allows it, then answers one job
- * at a time with the synchronous argon2 functions. `verify` answers false for a stored hash that
+ * ship. It lowers its own scheduling priority where the platform allows it, then runs one job at a
+ * time with the synchronous argon2 functions and posts each result back. `verify` returns false for a stored hash that
  * the library cannot decode, as a failed verification.
  */
 const WORKER_SOURCE = `
@@ -94,7 +94,7 @@ export interface PasswordHasherOptions extends Partial<PasswordHasherLimits> {
   workerFile?: string | URL;
 }
 
-/** The default limits: one thread per core this process may use, 128 waiting jobs per thread. */
+/** Returns the default limits: one thread per core this process may use, 128 waiting jobs each. */
 export function defaultHasherLimits(threads = availableParallelism()): PasswordHasherLimits {
   const count = Math.max(1, Math.floor(threads));
   return { threads: count, maxQueue: count * QUEUED_JOBS_PER_THREAD };
@@ -110,8 +110,8 @@ function resolveArgon2(): string {
 /**
  * A pool of worker threads that run argon2 with its synchronous functions, one job per thread at
  * a time, at a low scheduling priority. Jobs beyond the threads wait in a bounded queue in
- * arrival order; past its bound a job is refused at once with `service_unavailable` (reason
- * `password_hashing_busy`) rather than queued without limit. Threads start on demand, and an idle
+ * arrival order. Past its bound a job is rejected at once with `service_unavailable` (reason
+ * `password_hashing_busy`), so the queue never grows without limit. Threads start on demand, and an idle
  * thread does not keep the process alive. A thread that exits unexpectedly fails its job with
  * `service_unavailable` (reason `password_hashing_failed`) and is replaced by the next job.
  */
@@ -195,18 +195,13 @@ export class PasswordHasher {
   async close(): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
-      const closed = () =>
-        new SelloError("service_unavailable", {
-          reason: "password_hashing_closed",
-          message: "The server is shutting down. Try again later.",
-        });
       for (const job of this.#queue.splice(this.#queueHead)) {
-        job.reject(closed());
+        job.reject(hashingClosed());
       }
       this.#queue.length = 0;
       this.#queueHead = 0;
       for (const [worker, job] of this.#busy) {
-        job.reject(closed());
+        job.reject(hashingClosed());
         this.#retire(worker);
       }
       this.#busy.clear();
@@ -220,12 +215,7 @@ export class PasswordHasher {
   #submit(message: JobMessage): Promise<unknown> {
     return new Promise((resolve, reject) => {
       if (this.#closed) {
-        reject(
-          new SelloError("service_unavailable", {
-            reason: "password_hashing_closed",
-            message: "The server is shutting down. Try again later.",
-          }),
-        );
+        reject(hashingClosed());
         return;
       }
       const job: Job = { message, resolve, reject };
@@ -345,11 +335,18 @@ export class PasswordHasher {
     }
   }
 
-  /** Stops a thread that holds no job. */
+  /** Stops a thread that has no job. */
   #retire(worker: Worker): void {
     worker.removeAllListeners("message");
     void worker.terminate();
   }
+}
+
+function hashingClosed(): SelloError {
+  return new SelloError("service_unavailable", {
+    reason: "password_hashing_closed",
+    message: "The server is shutting down. Try again later.",
+  });
 }
 
 function hashingFailed(cause: unknown): SelloError {

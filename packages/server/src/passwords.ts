@@ -66,12 +66,13 @@ function currentHasher(): PasswordHasher {
 }
 
 /**
- * Keeps the process-wide pool of password hashing threads for one user of it, such as a running
- * server, applies `limits` to it (the defaults for what is left out: one thread per core this
- * process may use and 128 waiting jobs per thread) and starts its threads. Returns the function
- * that gives the pool back. When the last user gives it back, its threads
- * stop; a later hash starts new ones. Hashing without this call also works: the pool then starts
- * on demand, and its idle threads do not keep the process alive.
+ * Retains the process-wide pool of password hashing threads for one user, such as a running
+ * server, applies `limits` to it and starts its threads. Limits left out take the defaults: one
+ * thread per core this process may use, and 128 waiting jobs per thread.
+ *
+ * Returns the function that releases the pool. When the last user releases it, its threads stop,
+ * and a later hash starts new ones. Hashing without this call also works: the pool then starts on
+ * demand, and its idle threads do not keep the process alive.
  */
 export function retainPasswordHashing(
   limits: Partial<PasswordHasherLimits> = {},
@@ -107,7 +108,7 @@ export async function closePasswordHashing(): Promise<void> {
   await pool?.close();
 }
 
-/** The threads, running jobs and waiting jobs of the password hashing pool (tests, metrics). */
+/** Returns the threads, running jobs and waiting jobs of the password hashing pool. */
 export function passwordHashingStats(): { threads: number; running: number; queued: number } {
   return hasher?.stats ?? { threads: 0, running: 0, queued: 0 };
 }

@@ -113,7 +113,17 @@ export async function createSelloServer(options: SelloServerOptions): Promise<Se
   const clock = options.clock ?? Date.now;
   const app = await buildApp(config, options.logStream);
   const ownsStore = options.store === undefined;
-  const store = options.store ?? openStore(config.database, { backgroundCheckpoints: true });
+  const store =
+    options.store ??
+    openStore(config.database, {
+      backgroundCheckpoints: true,
+      onCheckpointError: (error) => {
+        app.log.error(
+          { err: error },
+          "SQLite checkpoint thread failed, so commits checkpoint the WAL again",
+        );
+      },
+    });
   if (ownsStore) {
     await store.migrate();
   }

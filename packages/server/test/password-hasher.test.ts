@@ -41,7 +41,7 @@ function expectUnavailable(error: unknown, reason: string): void {
   expect((error as { status?: number }).status).toBe(503);
 }
 
-/** The niceness of each thread of this process, from /proc (Linux only). */
+/** Reads the niceness of each thread of this process from /proc (Linux only). */
 function threadNiceness(): number[] {
   return readdirSync("/proc/self/task").map((task) => {
     const stat = readFileSync(`/proc/self/task/${task}/stat`, "utf8");
@@ -54,9 +54,9 @@ describe("PasswordHasher", () => {
   it("makes hashes that the library verifies, and verifies the library's hashes", async () => {
     const hasher = pool({ threads: 1 });
 
-    const made = await hasher.hash("correct horse battery staple", PASSWORD_HASH_OPTIONS);
-    expect(made).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
-    await expect(verify(made, "correct horse battery staple")).resolves.toBe(true);
+    const stored = await hasher.hash("correct horse battery staple", PASSWORD_HASH_OPTIONS);
+    expect(stored).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+    await expect(verify(stored, "correct horse battery staple")).resolves.toBe(true);
 
     const previous = await hash("correct horse battery staple", PASSWORD_HASH_OPTIONS);
     await expect(hasher.verify(previous, "correct horse battery staple")).resolves.toBe(true);
@@ -85,8 +85,8 @@ describe("PasswordHasher", () => {
     const hasher = pool({ threads: 1, maxQueue: 2 });
     const accepted = [1, 2, 3].map((index) => hasher.hash(`password ${index}`, CHEAP));
 
-    const refused = await rejection(hasher.hash("one too many", CHEAP));
-    expectUnavailable(refused, "password_hashing_busy");
+    const rejected = await rejection(hasher.hash("one too many", CHEAP));
+    expectUnavailable(rejected, "password_hashing_busy");
     expect(hasher.stats.queued).toBe(2);
 
     await expect(Promise.all(accepted)).resolves.toHaveLength(3);

@@ -328,7 +328,7 @@ describe.skipIf(skipReason !== undefined)("PostgreSQL store", () => {
       try {
         const sessionId = await addSession(store, "hash-revoking");
 
-        // An uncommitted revocation holds the session row. The rotation claims the token, then
+        // An uncommitted revocation locks the session row. The rotation claims the token, then
         // waits for the session row, and must see the revocation once it commits.
         await holder.query("begin");
         await holder.query(

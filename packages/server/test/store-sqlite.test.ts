@@ -96,7 +96,7 @@ describe("SQLite store", () => {
     await seedSession(store, "interleave-token");
 
     let releaseTransaction = () => {};
-    const held = new Promise<void>((resolve) => {
+    const transactionReleased = new Promise<void>((resolve) => {
       releaseTransaction = resolve;
     });
     let transactionOpen = false;
@@ -107,7 +107,7 @@ describe("SQLite store", () => {
       .execute(async (trx) => {
         await trx.updateTable("users").set({ updated_at: 1 }).execute();
         transactionOpen = true;
-        await held;
+        await transactionReleased;
         throw new Error("roll back");
       })
       .catch(() => "rolled back");

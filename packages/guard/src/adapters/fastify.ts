@@ -153,7 +153,7 @@ function readRouteRequirement(request: FastifyRequest): Requirement | undefined 
 
 /**
  * Runs the guard for one request. Returns true when the request may go on, or false when the
- * error response has been sent; a promise of either only when the guard has to wait.
+ * error response has been sent. It returns a promise of either only when the guard has to wait.
  */
 function runGuard(
   flow: GuardFlow,

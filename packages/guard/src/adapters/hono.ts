@@ -18,7 +18,7 @@ export type SelloEnv = { Variables: SelloVariables };
 /** The environment after a requirement middleware, where `auth` is never null. */
 export type SelloAuthenticatedEnv = { Variables: { auth: AccessTokenClaims } };
 
-/** What a middleware returns: a promise of the response, or of nothing to go on. */
+/** The return value of a middleware: a promise of the response, or of nothing to go on. */
 type MiddlewareResult = ReturnType<MiddlewareHandler>;
 
 /** Claims verified per request, keyed by the Fetch API request, which every middleware shares. */

@@ -132,12 +132,14 @@ export function openPostgresStore(url: string, options: PostgresStoreOptions = {
 }
 
 /**
- * The whole common case of a refresh rotation in one statement, so one round trip: claim the
- * presented token while it is current and its session live, insert the successor, move the
- * session's idle expiry, and return the session with its user. A single statement is atomic on
- * its own. Two racing on one token: the second waits for the first's row lock, re-checks
- * `rotated_at is null` against the committed row, and claims nothing. A session revoked while
- * the statement waits for its row is re-checked the same way and returns no row.
+ * The common case of a refresh rotation as one statement, so one round trip. It claims the
+ * presented token while it is current and its session live, inserts the successor, moves the
+ * session's idle expiry, and returns the session with its user.
+ *
+ * A single statement is atomic on its own. Of two statements racing on one token, the second
+ * waits for the first's row lock, re-checks `rotated_at is null` against the committed row, and
+ * claims nothing. A session revoked while the statement waits for its row is re-checked the same
+ * way, and the statement then returns no row.
  *
  * Parameters: $1 now, $2 successor hash, $3 sealed successor, $4 presented hash, $5 new idle
  * expiry.

@@ -78,6 +78,11 @@ export interface SqliteStoreOptions {
    * short-lived command does not need the thread. Ignored for `:memory:`. Default false.
    */
   backgroundCheckpoints?: boolean;
+  /**
+   * Receives the error of a checkpoint thread that failed. The main connection then checkpoints
+   * by itself again, so the store keeps working. Default: the error is dropped.
+   */
+  onCheckpointError?: (error: Error) => void;
 }
 
 /**
@@ -103,7 +108,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   let checkpointer: Worker | undefined;
   if (options.backgroundCheckpoints === true && path !== ":memory:") {
     database.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
-    checkpointer = startCheckpointer(path);
+    checkpointer = startCheckpointer(path, options.onCheckpointError);
   }
 
   const db = new KyselyClient<Database>({
@@ -112,7 +117,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   return new SqliteStore(db, database, checkpointer);
 }
 
-function startCheckpointer(path: string): Worker {
+function startCheckpointer(path: string, onError?: (error: Error) => void): Worker {
   const workerData = {
     driverPath: createRequire(import.meta.url).resolve("better-sqlite3"),
     path,
@@ -122,8 +127,8 @@ function startCheckpointer(path: string): Worker {
   const worker = new Worker(CHECKPOINT_WORKER_SOURCE, { eval: true, workerData, execArgv: [] });
   worker.unref();
   // A thread that fails leaves the WAL to the main connection's own checkpoints, bounded by
-  // FALLBACK_AUTOCHECKPOINT_PAGES, so the error needs no further handling.
-  worker.on("error", () => {});
+  // FALLBACK_AUTOCHECKPOINT_PAGES, so the error only needs reporting.
+  worker.on("error", (error) => onError?.(error));
   return worker;
 }
 
