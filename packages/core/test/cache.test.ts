@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it, vi } from "vitest";
 import type { AccessTokenClaims } from "../src/claims.js";
-import { VerificationCache } from "../src/node/cache.js";
+import { CACHE_KEY_LENGTH, VerificationCache } from "../src/node/cache.js";
 import { createKeySet } from "../src/node/key-set.js";
 import type { KeySource, SelloKey } from "../src/node/types.js";
 import { createVerifier } from "../src/node/verifier.js";
@@ -286,6 +286,20 @@ describe("VerificationCache", () => {
     expect(cache.size).toBe(1);
     cache.clear();
     expect(cache.size).toBe(0);
+  });
+
+  it("tells apart tokens that share their last characters", () => {
+    const tail = "x".repeat(CACHE_KEY_LENGTH);
+    const cache = new VerificationCache(4);
+    cache.set(`one.${tail}`, entry("1"));
+    expect(cache.get(`two.${tail}`)).toBeUndefined();
+    cache.delete(`two.${tail}`);
+    expect(cache.get(`one.${tail}`)?.claims.jti).toBe("1");
+
+    cache.set(`two.${tail}`, entry("2"));
+    expect(cache.size).toBe(1);
+    expect(cache.get(`one.${tail}`)).toBeUndefined();
+    expect(cache.get(`two.${tail}`)?.claims.jti).toBe("2");
   });
 
   it("defaults to 10,000 entries", () => {

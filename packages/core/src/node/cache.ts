@@ -14,6 +14,9 @@ export interface CachedVerification {
   readonly kid: string | undefined;
 }
 
+/** How many trailing characters of a token key the cache's Map. */
+export const CACHE_KEY_LENGTH = 16;
+
 /** Marks the end of the recency list. */
 const NONE = -1;
 
@@ -27,10 +30,16 @@ const NONE = -1;
  * time, and later lookups of that key walk them all until the Map rehashes. With 10,000 tokens
  * cached, a hot token then cost 23 µs per hit instead of 2 µs, in an in-process measurement on
  * Node.js 20. Here the Map changes only when a token is added or evicted.
+ *
+ * The Map's key is the token's last {@link CACHE_KEY_LENGTH} characters, part of its signature,
+ * and a lookup then compares the whole token. Each request brings a new string, and a Map keyed
+ * by the whole token hashes all of its characters on every lookup: about 0.85 µs for a
+ * 515-character token, against 0.15 µs for the short key and the comparison, in an in-process
+ * measurement on Node.js 20. Two tokens that share the key take turns in one slot.
  */
 export class VerificationCache {
   readonly maxEntries: number;
-  /** The slot of each stored token. */
+  /** The slot of each stored token, by the token's key. */
   #slots = new Map<string, number>();
   /** Per slot: the token, its verification, and the neighbouring slots in order of use. */
   #tokens: (string | undefined)[] = [];
@@ -59,8 +68,8 @@ export class VerificationCache {
 
   /** Returns the entry for `token` and marks it most recently used, or returns undefined. */
   get(token: string): CachedVerification | undefined {
-    const slot = this.#slots.get(token);
-    if (slot === undefined) {
+    const slot = this.#slots.get(keyOf(token));
+    if (slot === undefined || this.#tokens[slot] !== token) {
       return undefined;
     }
     if (slot !== this.#newest) {
@@ -70,10 +79,15 @@ export class VerificationCache {
     return this.#entries[slot];
   }
 
-  /** Stores an entry, evicting the least recently used one when the cache is full. */
+  /**
+   * Stores an entry, replacing a token with the same key or else evicting the least recently
+   * used one when the cache is full.
+   */
   set(token: string, entry: CachedVerification): void {
-    let slot = this.#slots.get(token);
+    const key = keyOf(token);
+    let slot = this.#slots.get(key);
     if (slot !== undefined) {
+      this.#tokens[slot] = token;
       this.#entries[slot] = entry;
       if (slot !== this.#newest) {
         this.#unlink(slot);
@@ -85,24 +99,25 @@ export class VerificationCache {
     if (this.#slots.size >= this.maxEntries) {
       // Reuse the least recently used slot for the new token.
       slot = this.#oldest;
-      this.#slots.delete(this.#tokens[slot] as string);
+      this.#slots.delete(keyOf(this.#tokens[slot] as string));
       this.#unlink(slot);
     } else {
       slot = this.#free.pop() ?? this.#tokens.length;
     }
     this.#tokens[slot] = token;
     this.#entries[slot] = entry;
-    this.#slots.set(token, slot);
+    this.#slots.set(key, slot);
     this.#linkNewest(slot);
   }
 
   /** Removes the entry for `token`, if any. */
   delete(token: string): void {
-    const slot = this.#slots.get(token);
-    if (slot === undefined) {
+    const key = keyOf(token);
+    const slot = this.#slots.get(key);
+    if (slot === undefined || this.#tokens[slot] !== token) {
       return;
     }
-    this.#slots.delete(token);
+    this.#slots.delete(key);
     this.#unlink(slot);
     this.#tokens[slot] = undefined;
     this.#entries[slot] = undefined;
@@ -149,4 +164,9 @@ export class VerificationCache {
     }
     this.#newest = slot;
   }
+}
+
+/** The Map key of a token: its tail, which for a signed token is part of the signature. */
+function keyOf(token: string): string {
+  return token.length <= CACHE_KEY_LENGTH ? token : token.slice(-CACHE_KEY_LENGTH);
 }
