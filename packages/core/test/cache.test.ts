@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it, vi } from "vitest";
 import type { AccessTokenClaims } from "../src/claims.js";
-import { CACHE_KEY_LENGTH, VerificationCache } from "../src/node/cache.js";
+import { AdmissionFilter, CACHE_KEY_LENGTH, VerificationCache } from "../src/node/cache.js";
 import { createKeySet } from "../src/node/key-set.js";
 import type { KeySource, SelloKey } from "../src/node/types.js";
 import { createVerifier } from "../src/node/verifier.js";
@@ -48,18 +48,28 @@ function cachedVerifier(source: KeySource, maxEntries?: number) {
   return { verify, clock };
 }
 
+/**
+ * Verifies a token twice, so that the cache stores it, and returns the stored claims. The cache
+ * admits a token on its second verification.
+ */
+function admit(verify: (token: string) => AccessTokenClaims, token: string): AccessTokenClaims {
+  verify(token);
+  return verify(token);
+}
+
 describe("verification cache expiry", () => {
   const exp = NOW + 60;
   const token = signedToken(key, { payload: accessClaims({ exp }) });
 
   it("returns the cached claims object on a hit", () => {
     const { verify } = cachedVerifier(createKeySet([key]));
-    expect(verify(token)).toBe(verify(token));
+    const stored = admit(verify, token);
+    expect(verify(token)).toBe(stored);
   });
 
   it("accepts 1 ms before exp plus tolerance", () => {
     const { verify, clock } = cachedVerifier(createKeySet([key]));
-    const first = verify(token);
+    const first = admit(verify, token);
     clock.now = (exp + TOLERANCE) * 1000 - 1;
     expect(verify(token)).toBe(first);
   });
@@ -111,7 +121,7 @@ describe("verification cache not-before", () => {
 
   it("accepts at exactly nbf minus tolerance", () => {
     const { verify, clock } = cachedVerifier(createKeySet([key]));
-    const first = verify(token);
+    const first = admit(verify, token);
     clock.now = (nbf - TOLERANCE) * 1000;
     expect(verify(token)).toBe(first);
   });
@@ -219,27 +229,107 @@ describe("verification cache bound", () => {
 
   it("evicts the least recently used token", () => {
     const { verify } = cachedVerifier(createKeySet([key]), 2);
-    const claimsA = verify(first);
-    verify(second);
-    verify(third);
+    const claimsA = admit(verify, first);
+    admit(verify, second);
+    admit(verify, third);
     expect(verify(first)).not.toBe(claimsA);
   });
 
   it("keeps a token that was used recently", () => {
     const { verify } = cachedVerifier(createKeySet([key]), 2);
-    const claimsA = verify(first);
-    const claimsB = verify(second);
+    const claimsA = admit(verify, first);
+    const claimsB = admit(verify, second);
     verify(first);
-    verify(third);
+    admit(verify, third);
     expect(verify(first)).toBe(claimsA);
     expect(verify(second)).not.toBe(claimsB);
   });
 
-  it("freezes cached claims", () => {
+  it("freezes claims with a cache, stored or not", () => {
     const { verify } = cachedVerifier(createKeySet([key]));
-    const claims = verify(first);
-    expect(Object.isFrozen(claims)).toBe(true);
-    expect(Object.isFrozen(claims.roles)).toBe(true);
+    const once = verify(first);
+    expect(Object.isFrozen(once)).toBe(true);
+    expect(Object.isFrozen(once.roles)).toBe(true);
+    const stored = verify(first);
+    expect(Object.isFrozen(stored)).toBe(true);
+    expect(Object.isFrozen(stored.permissions)).toBe(true);
+  });
+});
+
+describe("verification cache admission", () => {
+  const tokens = ["a", "b", "c", "d"].map((jti) =>
+    signedToken(key, { payload: accessClaims({ jti }) }),
+  );
+  const [first, second, third, fourth] = tokens as [string, string, string, string];
+
+  it("stores a token on its second verification", () => {
+    const { verify } = cachedVerifier(createKeySet([key]));
+    const once = verify(first);
+    const twice = verify(first);
+    expect(twice).not.toBe(once);
+    expect(verify(first)).toBe(twice);
+  });
+
+  it("does not store a token that returns after the window", () => {
+    const { verify } = cachedVerifier(createKeySet([key]), 2);
+    verify(first);
+    verify(second);
+    verify(third);
+    verify(fourth);
+    // Four other verifications later, the first token counts as new again.
+    const once = verify(first);
+    const twice = verify(first);
+    expect(twice).not.toBe(once);
+    expect(verify(first)).toBe(twice);
+  });
+});
+
+describe("AdmissionFilter", () => {
+  // Distinct low bits keep these tags in distinct slots of the smallest table.
+  const tag = (slot: number) => ((slot << 20) | slot) >>> 0;
+
+  it("admits a tag recorded within the window", () => {
+    const filter = new AdmissionFilter(4);
+    expect(filter.admits(tag(1))).toBe(false);
+    expect(filter.admits(tag(2))).toBe(false);
+    expect(filter.admits(tag(1))).toBe(true);
+  });
+
+  it("remembers a tag for at least window recordings", () => {
+    const filter = new AdmissionFilter(4);
+    filter.admits(tag(1));
+    for (let slot = 2; slot <= 4; slot++) {
+      filter.admits(tag(slot));
+    }
+    expect(filter.admits(tag(1))).toBe(true);
+  });
+
+  it("forgets a tag after twice the window", () => {
+    const filter = new AdmissionFilter(4);
+    filter.admits(tag(1));
+    for (let slot = 2; slot <= 8; slot++) {
+      filter.admits(tag(slot));
+    }
+    expect(filter.admits(tag(1))).toBe(false);
+    expect(filter.admits(tag(1))).toBe(true);
+  });
+
+  it("tells apart tags that share a slot", () => {
+    const filter = new AdmissionFilter(4);
+    filter.admits(tag(3));
+    expect(filter.admits((tag(3) ^ (1 << 30)) >>> 0)).toBe(false);
+  });
+
+  it("admits the tags 0 and 0xffffffff like any other", () => {
+    const filter = new AdmissionFilter(4);
+    expect(filter.admits(0)).toBe(false);
+    expect(filter.admits(0)).toBe(true);
+    expect(filter.admits(0xffffffff)).toBe(false);
+    expect(filter.admits(0xffffffff)).toBe(true);
+  });
+
+  it.each([0, -1, 1.5, Number.NaN])("rejects window %s", (window) => {
+    expect(() => new AdmissionFilter(window)).toThrow(TypeError);
   });
 });
 

@@ -2,7 +2,12 @@ import type { AccessTokenClaims } from "../claims.js";
 import { parseDuration } from "../duration.js";
 import { SelloError } from "../errors.js";
 import { decodedLength, isCanonicalBase64url } from "./base64url.js";
-import { type CachedVerification, DEFAULT_CACHE_ENTRIES, VerificationCache } from "./cache.js";
+import {
+  AdmissionFilter,
+  type CachedVerification,
+  DEFAULT_CACHE_ENTRIES,
+  VerificationCache,
+} from "./cache.js";
 import { freezeJsonValue, parseJsonObjectBytes } from "./json.js";
 import {
   type CheckedJws,
@@ -28,9 +33,11 @@ export interface VerifierOptions extends JwsVerifierOptions {
   clock?: Clock;
   /**
    * A least-recently-used cache of successful verifications keyed by the exact token string, or
-   * false for none. Default false. `maxEntries` defaults to 10,000. A hit is accepted only while
-   * the token's time claims still pass and the key source still returns the key that verified
-   * it. Cached claims are deeply frozen, and every hit returns the same object.
+   * false for none. Default false. `maxEntries` defaults to 10,000. A token is stored on its
+   * second successful verification within the last `maxEntries` to `2 × maxEntries`
+   * verifications, so tokens seen once never displace tokens in use. A hit is accepted only while the token's time claims
+   * still pass and the key source still returns the key that verified it. With a cache, claims
+   * are deeply frozen, and every hit returns the same object.
    */
   cache?: false | { maxEntries?: number };
 }
@@ -83,7 +90,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
   }
 
   const cache = new VerificationCache(cacheEntries);
-  return (token) => verifyWithCache(settings, checkSignature, cache, token);
+  const admission = new AdmissionFilter(cacheEntries);
+  return (token) => verifyWithCache(settings, checkSignature, cache, admission, token);
 }
 
 function resolveClaimSettings(options: VerifierOptions): ClaimSettings {
@@ -158,6 +166,7 @@ function verifyWithCache(
   settings: ClaimSettings,
   checkSignature: (token: string) => CheckedJws,
   cache: VerificationCache,
+  admission: AdmissionFilter,
   token: string,
 ): AccessTokenClaims {
   const nowMs = readClock(settings.clock);
@@ -172,8 +181,11 @@ function verifyWithCache(
 
   const checked = checkSignature(token);
   const claims = readClaims(settings, checked, token, nowMs);
+  // Frozen even when not stored, so that callers see the same claims whether or not a hit served them.
   freezeJsonValue(claims);
-  cache.set(token, { claims, key: checked.key, kid: checked.header.kid });
+  if (admission.admits(checked.signatureTag)) {
+    cache.set(token, { claims, key: checked.key, kid: checked.header.kid });
+  }
   return claims;
 }
 
