@@ -18,6 +18,18 @@ const TAB = 0x09;
  * The scheme matches in any letter case, and any number of spaces may separate it from the token.
  */
 export function parseBearer(values: readonly string[]): string {
+  const token = readBearerToken(values);
+  checkToken68(token);
+  return token;
+}
+
+/**
+ * Does the work of {@link parseBearer} except the token68 check on the token, for a caller that
+ * runs {@link checkToken68} later. A token that passes JWS verification is token68 already: it
+ * holds only base64url characters and dots. The guard therefore checks the form only when
+ * verification fails, and a valid token costs no second scan.
+ */
+export function readBearerToken(values: readonly string[]): string {
   if (values.length === 0) {
     throw new SelloError("missing_token");
   }
@@ -52,10 +64,16 @@ export function parseBearer(values: readonly string[]): string {
   while (isSeparator(value.charCodeAt(tokenStart))) {
     tokenStart++;
   }
-  const token = value.slice(tokenStart);
-  // token68 has no space or tab, so a token that passes is the last word of the value.
+  return value.slice(tokenStart);
+}
+
+/**
+ * Throws `invalid_request` unless the text after the scheme is a single token68 value. token68
+ * has no space or tab, so a token that passes is the last word of the header value.
+ */
+export function checkToken68(token: string): void {
   if (TOKEN68.test(token)) {
-    return token;
+    return;
   }
   if (SEPARATOR.test(token)) {
     throw invalidRequest(

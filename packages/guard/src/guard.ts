@@ -1,6 +1,6 @@
 import { type AccessTokenClaims, SelloError } from "@sello/core";
 import { createVerifier, type KeySource, type Verifier } from "@sello/core/node";
-import { parseBearer } from "./bearer.js";
+import { checkToken68, readBearerToken } from "./bearer.js";
 import { type ErrorResponse, toErrorResponse } from "./challenge.js";
 import { attachGuardFlow } from "./flow.js";
 import type { RefreshableKeySource } from "./jwks-source.js";
@@ -92,13 +92,21 @@ export function createGuard(options: GuardOptions): Guard {
 
   /**
    * Verifies a token and checks revocation. Returns the claims at once, or a promise only when
-   * the token names an unknown key and the key source may have it after a refetch.
+   * the token names an unknown key and the key source may have it after a refetch. A token read
+   * from a header (`fromHeader`) that fails verification is checked for the token68 form first,
+   * so a malformed header answers `invalid_request` and never starts a refetch.
    */
-  function verifyNow(token: string): AccessTokenClaims | Promise<AccessTokenClaims> {
+  function verifyNow(
+    token: string,
+    fromHeader: boolean,
+  ): AccessTokenClaims | Promise<AccessTokenClaims> {
     let claims: AccessTokenClaims;
     try {
       claims = verifyToken(token);
     } catch (error) {
+      if (fromHeader) {
+        checkToken68(token);
+      }
       if (refreshable === undefined || !isUnknownKey(error)) {
         throw error;
       }
@@ -123,11 +131,11 @@ export function createGuard(options: GuardOptions): Guard {
   }
 
   async function verify(token: string): Promise<AccessTokenClaims> {
-    return verifyNow(token);
+    return verifyNow(token, false);
   }
 
   async function authenticate(authorization: readonly string[]): Promise<AccessTokenClaims> {
-    return verifyNow(parseBearer(authorization));
+    return verifyNow(readBearerToken(authorization), true);
   }
 
   function authorize(claims: AccessTokenClaims, requirement: Requirement): void {
@@ -187,7 +195,7 @@ export function createGuard(options: GuardOptions): Guard {
       if (request.claims !== undefined) {
         return accept(request.claims, requirement);
       }
-      const claims = verifyNow(parseBearer(request.authorization));
+      const claims = verifyNow(readBearerToken(request.authorization), true);
       if (claims instanceof Promise) {
         return claims.then((verified) => {
           try {

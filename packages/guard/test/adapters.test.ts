@@ -475,6 +475,20 @@ describe.each(ADAPTERS)("%s adapter", (adapter) => {
       expect(s.stub.fetches).toBe(2);
     });
 
+    it("malformed token with an unknown kid fetches nothing", async () => {
+      jwksStack = await startStack(adapter, signingKey);
+      const s = jwksStack;
+      const result = await fetchGet(
+        s.app.baseUrl,
+        "/api/me",
+        `Bearer ${s.kit.signWithRandomKid()}!`,
+      );
+      expect(result.status).toBe(400);
+      expect(result.body.error).toBe("invalid_request");
+      expect(s.errors.map((error) => error.reason)).toEqual(["not_token68"]);
+      expect(s.stub.fetches).toBe(0);
+    });
+
     it("random kids fetch once per cooldown", async () => {
       jwksStack = await startStack(adapter, signingKey);
       const s = jwksStack;
