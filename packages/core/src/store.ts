@@ -169,8 +169,16 @@ export interface Store {
   setRevokedBefore(userId: string, time: number): Promise<void>;
   deleteUser(userId: string): Promise<boolean>;
 
-  /** Creates a session and its first refresh token in one transaction. */
-  createSession(session: NewSession, refreshTokenHash: string): Promise<SessionRecord>;
+  /**
+   * Creates a session and its first refresh token in one transaction. With `audit`, the event is
+   * appended in the same transaction, so the session and its audit event are stored together or
+   * not at all.
+   */
+  createSession(
+    session: NewSession,
+    refreshTokenHash: string,
+    audit?: AuditEvent,
+  ): Promise<SessionRecord>;
   findSession(id: string): Promise<SessionRecord | undefined>;
   listSessions(userId: string, options?: { includeRevoked?: boolean }): Promise<SessionRecord[]>;
   findRefreshToken(hash: string): Promise<RefreshTokenRecord | undefined>;

@@ -35,8 +35,29 @@ export class AuditLog {
   }
 
   async record(type: string, entry: AuditEntry = {}): Promise<AuditEvent> {
+    const event = this.#createEvent(type, entry);
+    await this.#store.appendAudit(event);
+    this.#onRecord?.(type);
+    return event;
+  }
+
+  /**
+   * Builds an audit event and passes it to `write`, which stores it together with other changes,
+   * such as a new session in the same transaction. Resolves with the result of `write`.
+   */
+  async recordWith<T>(
+    type: string,
+    entry: AuditEntry,
+    write: (event: AuditEvent) => Promise<T>,
+  ): Promise<T> {
+    const result = await write(this.#createEvent(type, entry));
+    this.#onRecord?.(type);
+    return result;
+  }
+
+  #createEvent(type: string, entry: AuditEntry): AuditEvent {
     const time = this.#clock();
-    const event: AuditEvent = {
+    return {
       id: createAuditEventId(time),
       time,
       type,
@@ -46,9 +67,6 @@ export class AuditLog {
       userAgent: truncate(entry.userAgent ?? null, 512),
       detail: entry.detail ?? {},
     };
-    await this.#store.appendAudit(event);
-    this.#onRecord?.(type);
-    return event;
   }
 }
 

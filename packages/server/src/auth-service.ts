@@ -123,13 +123,7 @@ export class AuthService {
     }
 
     await limiter.recordSuccess(ip, account ?? username);
-    const tokens = await this.#openSession(user, origin);
-    await audit.record("login.success", {
-      ...origin,
-      userId: user.id,
-      sessionId: tokens.session.id,
-    });
-    return tokens;
+    return this.#openSession(user, origin);
   }
 
   /**
@@ -362,22 +356,30 @@ export class AuthService {
     return result.valid;
   }
 
+  /** Opens a session after a successful login, stored with its `login.success` audit event. */
   async #openSession(user: UserRecord, origin: RequestOrigin): Promise<SessionTokens> {
-    const { store, policy, clock } = this.#options;
+    const { store, policy, clock, audit } = this.#options;
     const now = clock();
     const refreshToken = generateRefreshToken();
-    const session = await store.createSession(
-      {
-        id: randomUUID(),
-        userId: user.id,
-        clientId: policy.clientId,
-        createdAt: now,
-        idleExpiresAt: now + Math.min(policy.idleTtl, policy.absoluteTtl) * 1000,
-        absoluteExpiresAt: now + policy.absoluteTtl * 1000,
-        ip: origin.ip,
-        userAgent: origin.userAgent === null ? null : origin.userAgent.slice(0, 512),
-      },
-      hashRefreshToken(refreshToken),
+    const sessionId = randomUUID();
+    const session = await audit.recordWith(
+      "login.success",
+      { ...origin, userId: user.id, sessionId },
+      (event) =>
+        store.createSession(
+          {
+            id: sessionId,
+            userId: user.id,
+            clientId: policy.clientId,
+            createdAt: now,
+            idleExpiresAt: now + Math.min(policy.idleTtl, policy.absoluteTtl) * 1000,
+            absoluteExpiresAt: now + policy.absoluteTtl * 1000,
+            ip: origin.ip,
+            userAgent: origin.userAgent === null ? null : origin.userAgent.slice(0, 512),
+          },
+          hashRefreshToken(refreshToken),
+          event,
+        ),
     );
     return this.#tokensFor(user, session, refreshToken);
   }

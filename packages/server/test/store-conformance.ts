@@ -1,5 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { isSelloError, type NewSession, type Store, type StoredKey } from "@sello/core";
+import {
+  type AuditEvent,
+  isSelloError,
+  type NewSession,
+  type Store,
+  type StoredKey,
+} from "@sello/core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
 const HOUR = 3_600_000;
@@ -32,6 +38,19 @@ export function describeStoreConformance(
         roles,
         createdAt: 1_000,
       });
+    }
+
+    function loginEvent(id: string, userId: string, sessionId: string): AuditEvent {
+      return {
+        id,
+        time: 10_000,
+        type: "login.success",
+        userId,
+        sessionId,
+        ip: "127.0.0.1",
+        userAgent: "conformance",
+        detail: {},
+      };
     }
 
     function newSession(userId: string, now = 10_000): NewSession {
@@ -168,6 +187,40 @@ export function describeStoreConformance(
         const second = newSession(user.id);
         await expect(store.createSession(second, "hash-taken")).rejects.toBeDefined();
         expect(await store.findSession(second.id)).toBeUndefined();
+      });
+
+      it("store a session with its audit event", async () => {
+        const user = await addUser();
+        const session = newSession(user.id);
+        const event = loginEvent("evt-session", user.id, session.id);
+        await store.createSession(session, "hash-audited", event);
+        expect(await store.findSession(session.id)).toBeDefined();
+        expect(await store.listAudit({ userId: user.id })).toEqual([event]);
+      });
+
+      it("store no audit event when the session fails", async () => {
+        const user = await addUser();
+        await store.createSession(newSession(user.id), "hash-audit-taken");
+        const second = newSession(user.id);
+        const event = loginEvent("evt-failed", user.id, second.id);
+        await expect(store.createSession(second, "hash-audit-taken", event)).rejects.toBeDefined();
+        expect(await store.findSession(second.id)).toBeUndefined();
+        expect(await store.listAudit({ userId: user.id })).toEqual([]);
+      });
+
+      it("store no session when its audit event fails", async () => {
+        const user = await addUser();
+        const first = newSession(user.id);
+        await store.createSession(
+          first,
+          "hash-event-1",
+          loginEvent("evt-twice", user.id, first.id),
+        );
+        const second = newSession(user.id);
+        const duplicate = loginEvent("evt-twice", user.id, second.id);
+        await expect(store.createSession(second, "hash-event-2", duplicate)).rejects.toBeDefined();
+        expect(await store.findSession(second.id)).toBeUndefined();
+        expect(await store.findRefreshToken("hash-event-2")).toBeUndefined();
       });
 
       it("rotate the current token and move the idle expiry", async () => {

@@ -16,7 +16,14 @@ import {
   type UserQuery,
   type UserRecord,
 } from "@sello/core";
-import { type Kysely, Migrator, type Selectable, sql, type Transaction } from "kysely";
+import {
+  type Insertable,
+  type Kysely,
+  Migrator,
+  type Selectable,
+  sql,
+  type Transaction,
+} from "kysely";
 import { migrationProvider } from "./migrations.js";
 import type {
   AuditEventsTable,
@@ -190,7 +197,11 @@ export class KyselyStore implements Store {
 
   // Sessions and refresh tokens
 
-  async createSession(session: NewSession, refreshTokenHash: string): Promise<SessionRecord> {
+  async createSession(
+    session: NewSession,
+    refreshTokenHash: string,
+    audit?: AuditEvent,
+  ): Promise<SessionRecord> {
     const row: Selectable<SessionsTable> = {
       id: session.id,
       user_id: session.userId,
@@ -217,6 +228,9 @@ export class KyselyStore implements Store {
           sealed_successor: null,
         })
         .execute();
+      if (audit !== undefined) {
+        await trx.insertInto("audit_events").values(toAuditRow(audit)).execute();
+      }
     });
     return toSession(row);
   }
@@ -504,21 +518,7 @@ export class KyselyStore implements Store {
   // Audit
 
   async appendAudit(event: AuditEvent): Promise<void> {
-    await this.#run(() =>
-      this.db
-        .insertInto("audit_events")
-        .values({
-          id: event.id,
-          time: event.time,
-          type: event.type,
-          user_id: event.userId,
-          session_id: event.sessionId,
-          ip: event.ip,
-          user_agent: event.userAgent,
-          detail: JSON.stringify(event.detail),
-        })
-        .execute(),
-    );
+    await this.#run(() => this.db.insertInto("audit_events").values(toAuditRow(event)).execute());
   }
 
   async listAudit(query: AuditQuery = {}): Promise<AuditEvent[]> {
@@ -661,5 +661,18 @@ function toAuditEvent(row: Selectable<AuditEventsTable>): AuditEvent {
     ip: row.ip,
     userAgent: row.user_agent,
     detail: JSON.parse(row.detail) as Record<string, unknown>,
+  };
+}
+
+function toAuditRow(event: AuditEvent): Insertable<AuditEventsTable> {
+  return {
+    id: event.id,
+    time: event.time,
+    type: event.type,
+    user_id: event.userId,
+    session_id: event.sessionId,
+    ip: event.ip,
+    user_agent: event.userAgent,
+    detail: JSON.stringify(event.detail),
   };
 }
