@@ -213,7 +213,11 @@ export async function createSelloServer(options: SelloServerOptions): Promise<Se
   });
   installErrorHandlers(app, guard.realm);
   metrics.install(app);
-  await installApiDocs(app, { publicUrl: config.publicUrl, serveUi: config.apiDocs });
+  await installApiDocs(app, {
+    publicUrl: config.publicUrl,
+    serveUi: config.apiDocs,
+    cookieName: config.cookieName,
+  });
   app.get("/metrics", { schema: { hide: true } }, async (_request, reply) => {
     reply.type(metrics.registry.contentType);
     return metrics.registry.metrics();

@@ -44,6 +44,30 @@ describe("OpenAPI document", () => {
     }
   });
 
+  it("names the refresh cookie the server sets", async () => {
+    const document = await request<{
+      components: { securitySchemes: { refreshCookie: { name: string } } };
+    }>(`${running.url}/openapi.json`);
+    expect(document.body.components.securitySchemes.refreshCookie.name).toBe("sello_refresh");
+
+    const https = await startServer({
+      SELLO_MODE: "production",
+      SELLO_PUBLIC_URL: "https://auth.example.test",
+      SELLO_TRUST_PROXY: "loopback",
+      SELLO_API_DOCS: "on",
+    });
+    try {
+      const secure = await request<{
+        components: { securitySchemes: { refreshCookie: { name: string } } };
+      }>(`${https.url}/openapi.json`);
+      expect(secure.body.components.securitySchemes.refreshCookie.name).toBe(
+        "__Secure-sello_refresh",
+      );
+    } finally {
+      await https.stop();
+    }
+  });
+
   it("serves Swagger UI in development", async () => {
     const response = await fetch(`${running.url}/docs/`, { redirect: "follow" });
     expect(response.status).toBe(200);

@@ -9,7 +9,7 @@ import type { FastifyInstance } from "fastify";
  */
 export async function installApiDocs(
   app: FastifyInstance,
-  options: { publicUrl: string; serveUi: boolean },
+  options: { publicUrl: string; serveUi: boolean; cookieName: string },
 ): Promise<void> {
   await app.register(swagger, {
     openapi: {
@@ -25,7 +25,7 @@ export async function installApiDocs(
       components: {
         securitySchemes: {
           bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" },
-          refreshCookie: { type: "apiKey", in: "cookie", name: "sello_refresh" },
+          refreshCookie: { type: "apiKey", in: "cookie", name: options.cookieName },
         },
       },
     },
