@@ -76,15 +76,15 @@ describe.each(BODY_ENDPOINTS)("bad bodies at $path", ({ path, field, valid }) =>
   });
 
   it("malformed JSON is invalid_request", async () => {
-    expectError(
-      await post(path, '{"username": "alice",', "application/json"),
-      400,
-      "invalid_request",
-    );
+    const response = await post(path, '{"username": "alice",', "application/json");
+    expectError(response, 400, "invalid_request");
+    expect(response.body.message).toBe("The request body is not valid JSON.");
   });
 
   it("empty JSON body is invalid_request", async () => {
-    expectError(await post(path, "", "application/json"), 400, "invalid_request");
+    const response = await post(path, "", "application/json");
+    expectError(response, 400, "invalid_request");
+    expect(response.body.message).toContain("the body is empty");
   });
 
   it("array body fails validation", async () => {

@@ -4,15 +4,28 @@ import { toErrorResponse } from "@sello/guard";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { RateLimitedError } from "../auth-service.js";
 
-/** Fastify's own error codes for request bodies, mapped to Sello codes. */
-const FASTIFY_CODES: Record<string, SelloError["code"]> = {
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: "unsupported_media_type",
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: "invalid_request",
-  FST_ERR_CTP_BODY_TOO_LARGE: "payload_too_large",
-  FST_ERR_CTP_EMPTY_JSON_BODY: "invalid_request",
-  FST_ERR_CTP_INVALID_JSON_BODY: "invalid_request",
-  FST_ERR_CTP_EMPTY_TYPE: "unsupported_media_type",
-  FST_ERR_CTP_INVALID_TYPE: "unsupported_media_type",
+/**
+ * Fastify's own error codes for request bodies, mapped to Sello codes, with a message where the
+ * code's default message would not say what is wrong.
+ */
+const FASTIFY_CODES: Record<string, { code: SelloError["code"]; message?: string }> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: "unsupported_media_type" },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
+    code: "invalid_request",
+    message: "The Content-Length header does not match the length of the request body.",
+  },
+  FST_ERR_CTP_BODY_TOO_LARGE: { code: "payload_too_large" },
+  FST_ERR_CTP_EMPTY_JSON_BODY: {
+    code: "invalid_request",
+    message:
+      "The request says its body is JSON but the body is empty. Send a JSON object, or leave out the Content-Type header when there is no body.",
+  },
+  FST_ERR_CTP_INVALID_JSON_BODY: {
+    code: "invalid_request",
+    message: "The request body is not valid JSON.",
+  },
+  FST_ERR_CTP_EMPTY_TYPE: { code: "unsupported_media_type" },
+  FST_ERR_CTP_INVALID_TYPE: { code: "unsupported_media_type" },
 };
 
 /**
@@ -34,7 +47,10 @@ export function toSelloError(error: unknown): SelloError {
   }
   const mapped = fastifyError.code === undefined ? undefined : FASTIFY_CODES[fastifyError.code];
   if (mapped !== undefined) {
-    return new SelloError(mapped, { cause: error });
+    return new SelloError(mapped.code, {
+      ...(mapped.message === undefined ? {} : { message: mapped.message }),
+      cause: error,
+    });
   }
   if (error instanceof SyntaxError || fastifyError.statusCode === 400) {
     return new SelloError("invalid_request", {
