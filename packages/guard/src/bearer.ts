@@ -5,6 +5,19 @@ const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
 /** A space or a tab, the separators RFC 7235 allows between the scheme and the token. */
 const SEPARATOR = /[ \t]/;
 
+/**
+ * The `reason` of every `invalid_request` that reading the Authorization header reports. Only these
+ * get an RFC 6750 challenge: a malformed body on a route without a bearer token gets none.
+ */
+export const BEARER_REQUEST_REASONS: ReadonlySet<string> = new Set([
+  "duplicate_header",
+  "empty_header",
+  "no_scheme",
+  "no_token",
+  "extra_words",
+  "not_token68",
+]);
+
 const SPACE = 0x20;
 const TAB = 0x09;
 
@@ -24,10 +37,10 @@ export function parseBearer(values: readonly string[]): string {
 }
 
 /**
- * Does the work of {@link parseBearer} except the token68 check on the token, for a caller that
- * runs {@link checkToken68} later. A token that passes JWS verification is token68 already: it
- * holds only base64url characters and dots. The guard therefore checks the form only when
- * verification fails, and a valid token costs no second scan.
+ * Reads the bearer token as {@link parseBearer} does, without the token68 check, for a caller
+ * that runs {@link checkToken68} later. A token that passes JWS verification contains only
+ * base64url characters and dots, so it is token68 already. The guard therefore checks the form
+ * only when verification fails, and a valid token costs no second scan.
  */
 export function readBearerToken(values: readonly string[]): string {
   if (values.length === 0) {

@@ -1,4 +1,5 @@
 import { ERROR_REGISTRY, type ErrorCode, SelloError } from "@sello/core";
+import { BEARER_REQUEST_REASONS } from "./bearer.js";
 
 /** The HTTP response to a failed request: status, headers and the JSON error body. */
 export interface ErrorResponse {
@@ -31,7 +32,7 @@ export function toErrorResponse(error: unknown, realm: string): ErrorResponse {
   const bearerError = BEARER_ERRORS[sello.code];
   if (sello.code === "missing_token") {
     headers["www-authenticate"] = `Bearer realm="${realm}"`;
-  } else if (bearerError !== undefined) {
+  } else if (bearerError !== undefined && !isOtherBadRequest(sello)) {
     const description = ERROR_REGISTRY[sello.code].message;
     headers["www-authenticate"] =
       `Bearer realm="${realm}", error="${bearerError}", error_description="${description}"`;
@@ -41,6 +42,14 @@ export function toErrorResponse(error: unknown, realm: string): ErrorResponse {
   }
 
   return { status: sello.status, headers, body };
+}
+
+/** Reports whether an `invalid_request` comes from something other than the Authorization header. */
+function isOtherBadRequest(error: SelloError): boolean {
+  return (
+    error.code === "invalid_request" &&
+    (error.reason === undefined || !BEARER_REQUEST_REASONS.has(error.reason))
+  );
 }
 
 /** Validates a realm once: a quoted-string value without quotes, backslashes or control characters. */

@@ -1,7 +1,8 @@
 import { SelloError } from "@sello/core";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { parseBearer, readAuthorization } from "../src/bearer.js";
+import { BEARER_REQUEST_REASONS, parseBearer, readAuthorization } from "../src/bearer.js";
+import { toErrorResponse } from "../src/challenge.js";
 
 /** Returns the outcome of a parse: the token, or the error's code and reason. */
 function outcome(parse: (values: readonly string[]) => string, values: readonly string[]) {
@@ -75,6 +76,9 @@ describe("parseBearer", () => {
   ])("reads %j", (values, expected) => {
     expect(outcome(parseBearer, values)).toEqual(expected);
     expect(outcome(referenceParse, values)).toEqual(expected);
+    if ("code" in expected && expected.code === "invalid_request") {
+      expect(BEARER_REQUEST_REASONS.has(expected.reason as string)).toBe(true);
+    }
   });
 
   it("agrees with the reference reading on any header value", () => {
@@ -103,5 +107,21 @@ describe("readAuthorization", () => {
 
   it("ignores names that only resemble it", () => {
     expect(readAuthorization(["authorizations", "a", "authorizatio", "b"])).toEqual([]);
+  });
+});
+
+describe("challenge for invalid_request", () => {
+  it("challenges a malformed Authorization header", () => {
+    const error = new SelloError("invalid_request", { reason: "extra_words" });
+    expect(toErrorResponse(error, "api").headers["www-authenticate"]).toBe(
+      'Bearer realm="api", error="invalid_request", error_description="The request is malformed."',
+    );
+  });
+
+  it("does not challenge another bad request", () => {
+    const malformedBody = new SelloError("invalid_request", { message: "Not JSON." });
+    const response = toErrorResponse(malformedBody, "api");
+    expect(response.status).toBe(400);
+    expect(response.headers["www-authenticate"]).toBeUndefined();
   });
 });

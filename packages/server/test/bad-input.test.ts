@@ -79,6 +79,7 @@ describe.each(BODY_ENDPOINTS)("bad bodies at $path", ({ path, field, valid }) =>
     const response = await post(path, '{"username": "alice",', "application/json");
     expectError(response, 400, "invalid_request");
     expect(response.body.message).toBe("The request body is not valid JSON.");
+    expect(response.headers.get("www-authenticate")).toBeNull();
   });
 
   it("empty JSON body is invalid_request", async () => {
@@ -221,6 +222,15 @@ describe("validation messages in plain words", () => {
     expectError(response, 400, "validation_failed");
     expect(response.body.message).toBe(
       'The field "refresh_token_delivery" must be one of "cookie", "body".',
+    );
+  });
+
+  it("asks for a JSON object when the body is missing", async () => {
+    const response = await request(`${running.url}/auth/login`, { method: "POST" });
+
+    expectError(response, 400, "validation_failed");
+    expect(response.body.message).toBe(
+      "The request body must be a JSON object, sent with Content-Type: application/json.",
     );
   });
 

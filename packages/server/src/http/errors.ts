@@ -100,6 +100,15 @@ function describeValidation(error: Partial<FastifyError>): string {
   if (first.keyword === "required") {
     return `${part.whole} lacks the required ${part.member} "${String(params.missingProperty)}".`;
   }
+  if (
+    field === "" &&
+    first.keyword === "type" &&
+    first.params.type === "object" &&
+    part === PART_NAMES.body
+  ) {
+    // A request with no body at all also ends here, because its body reaches validation as undefined.
+    return "The request body must be a JSON object, sent with Content-Type: application/json.";
+  }
   const where = field === "" ? part.whole : `The ${part.member} "${field}"`;
   return `${where} ${describeRule(first.keyword, params)}.`;
 }
