@@ -30,9 +30,30 @@ export function attachGuardFlow(guard: Guard, flow: GuardFlow): void {
  * `handle` replaced before the adapter was created, it calls `handle`.
  */
 export function guardFlow(guard: Guard): GuardFlow {
+  checkGuard(guard);
   const entry = (guard as { [guardFlowKey]?: GuardFlowEntry })[guardFlowKey];
   if (entry !== undefined && entry.handle === guard.handle) {
     return entry.flow;
   }
   return (request) => guard.handle(request);
+}
+
+/**
+ * Throws a TypeError when an adapter receives something other than a guard, so that the mistake
+ * fails when the route is set up instead of as a 500 on every request.
+ */
+export function checkGuard(guard: unknown): asserts guard is Guard {
+  if (
+    typeof guard === "object" &&
+    guard !== null &&
+    typeof (guard as Guard).handle === "function"
+  ) {
+    return;
+  }
+  const wrapped = typeof guard === "object" && guard !== null && "guard" in guard;
+  throw new TypeError(
+    wrapped
+      ? "The adapter received an object with a guard property. Pass the guard itself, as in sello(guard); only the Fastify plugin takes { guard } as options."
+      : `The adapter expects the guard that createGuard returns; got ${guard === null ? "null" : typeof guard}.`,
+  );
 }

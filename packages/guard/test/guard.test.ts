@@ -490,6 +490,19 @@ describe("adapter construction", () => {
     expect(build).toThrow("lists no roles and no permissions");
   });
 
+  it.each([
+    ["express sello", (value: unknown) => expressAdapter.sello(value as Guard)],
+    [
+      "express requireRoles",
+      (value: unknown) => expressAdapter.requireRoles(value as Guard, "admin"),
+    ],
+    ["hono sello", (value: unknown) => honoAdapter.sello(value as Guard)],
+    ["node withSello", (value: unknown) => nodeAdapter.withSello(value as Guard, () => undefined)],
+  ])("%s rejects options in place of a guard", (_name, build) => {
+    expect(() => build({ guard })).toThrow("Pass the guard itself, as in sello(guard)");
+    expect(() => build(undefined)).toThrow("expects the guard that createGuard returns");
+  });
+
   it("unknown role throws at construction", () => {
     expect(() => expressAdapter.requireRoles(guard, "superuser")).toThrow(TypeError);
     expect(() => honoAdapter.requireAnyRole(guard, "superuser")).toThrow(TypeError);
