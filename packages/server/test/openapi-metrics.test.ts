@@ -44,6 +44,37 @@ describe("OpenAPI document", () => {
     }
   });
 
+  it("describes every operation", async () => {
+    type Operation = { summary?: string; description?: string; tags?: string[] };
+    const document = await request<{ paths: Record<string, Record<string, Operation>> }>(
+      `${running.url}/openapi.json`,
+    );
+    const operations = Object.entries(document.body.paths).flatMap(([path, byMethod]) =>
+      Object.entries(byMethod).map(([method, operation]) => ({
+        name: `${method} ${path}`,
+        operation,
+      })),
+    );
+    expect(operations.length).toBeGreaterThan(20);
+    for (const { name, operation } of operations) {
+      expect(operation.summary, name).toMatch(/\S/);
+      expect(operation.description, name).toMatch(/\S/);
+      expect(operation.tags?.length, name).toBe(1);
+    }
+  });
+
+  it("marks the routes that need a bearer token", async () => {
+    type Operation = { security?: Record<string, string[]>[] };
+    const document = await request<{ paths: Record<string, Record<string, Operation>> }>(
+      `${running.url}/openapi.json`,
+    );
+    const paths = document.body.paths;
+    expect(paths["/auth/me"]?.get?.security).toEqual([{ bearer: [] }]);
+    expect(paths["/admin/users"]?.get?.security).toEqual([{ bearer: [] }]);
+    expect(paths["/auth/refresh"]?.post?.security).toEqual([{ refreshCookie: [] }, {}]);
+    expect(paths["/auth/login"]?.post?.security).toBeUndefined();
+  });
+
   it("names the refresh cookie the server sets", async () => {
     const document = await request<{
       components: { securitySchemes: { refreshCookie: { name: string } } };

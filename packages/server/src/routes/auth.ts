@@ -4,6 +4,7 @@ import type { Guard } from "@sello/guard";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { RequestOrigin } from "../audit.js";
 import type { AuthService, SessionTokens } from "../auth-service.js";
+import { routeDoc } from "../http/route-docs.js";
 import { authorizationValues, checkCsrf } from "../http/security.js";
 
 export interface AuthRoutesOptions {
@@ -136,39 +137,60 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
     });
   }
 
-  app.post("/auth/login", { schema: loginSchema }, async (request, reply) => {
+  const loginDoc = routeDoc(
+    "auth",
+    "Log in",
+    'Checks the username and password and opens a session. Returns an access token, and a refresh token in an HttpOnly cookie or, with refresh_token_delivery "body", in the body. Unknown users, wrong passwords and disabled accounts all get 401 invalid_credentials; repeated failures get 429 rate_limited.',
+  );
+  app.post("/auth/login", { schema: { ...loginSchema, ...loginDoc } }, async (request, reply) => {
     const body = request.body as LoginBody;
     const tokens = await auth.login(body.username, body.password, originOf(request));
     return sendTokens(reply, tokens, body.refresh_token_delivery ?? "cookie");
   });
 
-  app.post("/auth/refresh", { schema: refreshSchema }, async (request, reply) => {
-    const body = (request.body ?? {}) as { refresh_token?: string };
-    if (body.refresh_token !== undefined) {
-      const tokens = await auth.refresh(body.refresh_token, originOf(request));
-      return sendTokens(reply, tokens, "body");
-    }
-
-    const cookie = request.cookies[options.cookieName];
-    if (cookie === undefined || cookie === "") {
-      throw new SelloError("invalid_refresh_token", {
-        message: "The request carries no refresh token.",
-        reason: "missing",
-      });
-    }
-    checkCsrf(request, options.allowedOrigins);
-    try {
-      const tokens = await auth.refresh(cookie, originOf(request));
-      return sendTokens(reply, tokens, "cookie");
-    } catch (error) {
-      if (error instanceof SelloError && error.status === 401) {
-        clearRefreshCookie(reply);
+  const refreshDoc = routeDoc(
+    "auth",
+    "Refresh the session",
+    'Rotates the refresh token and returns a new access token. Send the refresh cookie with the header X-Sello-Csrf: 1, or {"refresh_token": ...} in the body. A token reused after the grace window revokes the whole session (401 refresh_token_reused).',
+    "refresh",
+  );
+  app.post(
+    "/auth/refresh",
+    { schema: { ...refreshSchema, ...refreshDoc } },
+    async (request, reply) => {
+      const body = (request.body ?? {}) as { refresh_token?: string };
+      if (body.refresh_token !== undefined) {
+        const tokens = await auth.refresh(body.refresh_token, originOf(request));
+        return sendTokens(reply, tokens, "body");
       }
-      throw error;
-    }
-  });
 
-  app.post("/auth/logout", async (request, reply) => {
+      const cookie = request.cookies[options.cookieName];
+      if (cookie === undefined || cookie === "") {
+        throw new SelloError("invalid_refresh_token", {
+          message: "The request carries no refresh token.",
+          reason: "missing",
+        });
+      }
+      checkCsrf(request, options.allowedOrigins);
+      try {
+        const tokens = await auth.refresh(cookie, originOf(request));
+        return sendTokens(reply, tokens, "cookie");
+      } catch (error) {
+        if (error instanceof SelloError && error.status === 401) {
+          clearRefreshCookie(reply);
+        }
+        throw error;
+      }
+    },
+  );
+
+  const logoutDoc = routeDoc(
+    "auth",
+    "Log out",
+    "Ends the session of the refresh cookie (sent with X-Sello-Csrf: 1), of the bearer token, or both, denies the bearer token until it expires, and clears the cookie. Answers 204 even when the session had already ended.",
+    "logout",
+  );
+  app.post("/auth/logout", { schema: logoutDoc }, async (request, reply) => {
     const cookie = request.cookies[options.cookieName];
     const hasCookie = cookie !== undefined && cookie !== "";
     if (hasCookie) {
@@ -195,33 +217,71 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
     return reply.code(204).send();
   });
 
-  app.post("/auth/logout-all", async (request, reply) => {
+  const logoutAllDoc = routeDoc(
+    "auth",
+    "Log out everywhere",
+    "Revokes every session of the token's user and every access token issued to them before now.",
+    "bearer",
+  );
+  app.post("/auth/logout-all", { schema: logoutAllDoc }, async (request, reply) => {
     const claims = await requireBearer(request);
     await auth.logoutAll(claims, originOf(request));
     clearRefreshCookie(reply);
     return reply.code(204).send();
   });
 
-  app.get("/auth/me", async (request) => {
+  const meDoc = routeDoc(
+    "auth",
+    "Current user",
+    "Returns the token's user: id, username, roles and permissions.",
+    "bearer",
+  );
+  app.get("/auth/me", { schema: meDoc }, async (request) => {
     const claims = await requireBearer(request);
     return auth.me(claims);
   });
 
-  app.post("/auth/password", { schema: passwordSchema }, async (request, reply) => {
-    const claims = await requireBearer(request);
-    const body = request.body as { current_password: string; new_password: string };
-    await auth.changePassword(claims, body.current_password, body.new_password, originOf(request));
-    return reply.code(204).send();
-  });
+  const passwordDoc = routeDoc(
+    "auth",
+    "Change the password",
+    "Checks the current password, stores the new one and revokes every other session of the user. The session that made the request stays open.",
+    "bearer",
+  );
+  app.post(
+    "/auth/password",
+    { schema: { ...passwordSchema, ...passwordDoc } },
+    async (request, reply) => {
+      const claims = await requireBearer(request);
+      const body = request.body as { current_password: string; new_password: string };
+      await auth.changePassword(
+        claims,
+        body.current_password,
+        body.new_password,
+        originOf(request),
+      );
+      return reply.code(204).send();
+    },
+  );
 
-  app.post("/auth/register", { schema: registerSchema }, async (request, reply) => {
-    if (!options.registrationOpen) {
-      throw new SelloError("not_found", { message: "Registration is not enabled on this server." });
-    }
-    const body = request.body as { username: string; password: string };
-    const user = await auth.register(body.username, body.password, originOf(request));
-    return reply.code(201).send({ user });
-  });
+  const registerDoc = routeDoc(
+    "auth",
+    "Register an account",
+    "Creates an account when SELLO_REGISTRATION is open, and answers 404 not_found otherwise. The client logs in afterwards.",
+  );
+  app.post(
+    "/auth/register",
+    { schema: { ...registerSchema, ...registerDoc } },
+    async (request, reply) => {
+      if (!options.registrationOpen) {
+        throw new SelloError("not_found", {
+          message: "Registration is not enabled on this server.",
+        });
+      }
+      const body = request.body as { username: string; password: string };
+      const user = await auth.register(body.username, body.password, originOf(request));
+      return reply.code(201).send({ user });
+    },
+  );
 
   await app.register(async (scope) => {
     // RFC 7009 clients send a form; JSON is accepted too. The form parser exists only here.
@@ -246,11 +306,20 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
       },
     );
 
-    scope.post("/auth/revoke", { schema: revokeSchema }, async (request, reply) => {
-      const body = request.body as { token: string; token_type_hint?: string };
-      await revokeAnyToken(body.token, request);
-      return reply.code(200).send({});
-    });
+    const revokeDoc = routeDoc(
+      "auth",
+      "Revoke a token",
+      "RFC 7009 token revocation, with a JSON or form body. A refresh token ends its session and an access token is denied until it expires. Answers 200 whether or not the token was valid.",
+    );
+    scope.post(
+      "/auth/revoke",
+      { schema: { ...revokeSchema, ...revokeDoc } },
+      async (request, reply) => {
+        const body = request.body as { token: string; token_type_hint?: string };
+        await revokeAnyToken(body.token, request);
+        return reply.code(200).send({});
+      },
+    );
   });
 
   /** Revokes a refresh token's session, or denies a valid access token. Never reveals which. */

@@ -1,6 +1,7 @@
 import type { Store } from "@sello/core";
 import { SelloError } from "@sello/core";
 import type { FastifyInstance } from "fastify";
+import { routeDoc } from "../http/route-docs.js";
 
 export interface HealthRoutesOptions {
   store: Store;
@@ -19,9 +20,15 @@ export async function healthRoutes(
   app: FastifyInstance,
   options: HealthRoutesOptions,
 ): Promise<void> {
-  app.get("/healthz", async () => ({ status: "ok" }));
+  const liveDoc = routeDoc("health", "Liveness", "Answers 200 while the process runs.");
+  app.get("/healthz", { schema: liveDoc }, async () => ({ status: "ok" }));
 
-  app.get("/readyz", async () => {
+  const readyDoc = routeDoc(
+    "health",
+    "Readiness",
+    "Answers 200 when the database answers and, with Redis, the revocation feed is current and the login-counter connection is up; otherwise 503 service_unavailable.",
+  );
+  app.get("/readyz", { schema: readyDoc }, async () => {
     try {
       await options.store.ping();
     } catch (error) {
