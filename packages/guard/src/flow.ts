@@ -27,7 +27,8 @@ export function attachGuardFlow(guard: Guard, flow: GuardFlow): void {
  * Returns the flow an adapter runs for each request. It is the guard's synchronous flow, so a
  * request costs no promise unless it must wait, when `createGuard` built the guard and its
  * `handle` is still the original. Otherwise, for a guard object of another origin or a
- * `handle` replaced before the adapter was created, it calls `handle`.
+ * `handle` replaced before the adapter was created, it calls `handle`. Throws a TypeError when
+ * `guard` is not a guard, so adapters call it before anything else reads the guard.
  */
 export function guardFlow(guard: Guard): GuardFlow {
   checkGuard(guard);
@@ -42,7 +43,7 @@ export function guardFlow(guard: Guard): GuardFlow {
  * Throws a TypeError when an adapter receives something other than a guard, so that the mistake
  * fails when the route is set up instead of as a 500 on every request.
  */
-export function checkGuard(guard: unknown): asserts guard is Guard {
+function checkGuard(guard: unknown): asserts guard is Guard {
   if (
     typeof guard === "object" &&
     guard !== null &&

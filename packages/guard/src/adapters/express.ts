@@ -1,7 +1,7 @@
 import type { AccessTokenClaims } from "@sello/core";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import { readAuthorization } from "../bearer.js";
-import { checkGuard, guardFlow } from "../flow.js";
+import { guardFlow } from "../flow.js";
 import type { Guard, GuardResult } from "../guard.js";
 import type { Requirement } from "../requirements.js";
 
@@ -39,10 +39,8 @@ const verifiedClaims = new WeakMap<Request, AccessTokenClaims | null>();
  * the route is defined.
  */
 export function sello(guard: Guard, requirement?: Requirement): RequestHandler {
-  checkGuard(guard);
-  const checked = requirement === undefined ? undefined : guard.checkRequirement(requirement);
-
   const flow = guardFlow(guard);
+  const checked = requirement === undefined ? undefined : guard.checkRequirement(requirement);
 
   const settle = (req: Request, res: Response, next: NextFunction, result: GuardResult) => {
     if (!result.ok) {

@@ -2,7 +2,7 @@ import type { AccessTokenClaims } from "@sello/core";
 import type { Context, MiddlewareHandler, Next } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { readAuthorization } from "../bearer.js";
-import { checkGuard, guardFlow } from "../flow.js";
+import { guardFlow } from "../flow.js";
 import type { Guard, GuardResult } from "../guard.js";
 import type { Requirement } from "../requirements.js";
 
@@ -43,10 +43,8 @@ export function sello(
   guard: Guard,
   requirement?: Requirement,
 ): MiddlewareHandler<SelloEnv> | MiddlewareHandler<SelloAuthenticatedEnv> {
-  checkGuard(guard);
-  const checked = requirement === undefined ? undefined : guard.checkRequirement(requirement);
-
   const flow = guardFlow(guard);
+  const checked = requirement === undefined ? undefined : guard.checkRequirement(requirement);
 
   const settle = (c: Context, next: Next, result: GuardResult): MiddlewareResult => {
     if (!result.ok) {

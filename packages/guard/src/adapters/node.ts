@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AccessTokenClaims } from "@sello/core";
 import { readAuthorization } from "../bearer.js";
 import type { ErrorResponse } from "../challenge.js";
-import { checkGuard, type GuardFlow, guardFlow } from "../flow.js";
+import { type GuardFlow, guardFlow } from "../flow.js";
 import type { Guard, GuardResult } from "../guard.js";
 import type { Requirement } from "../requirements.js";
 
@@ -55,13 +55,12 @@ export function withSello(
   handler: SelloHandler,
   requirement?: Requirement,
 ): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
-  checkGuard(guard);
+  const flow = guardFlow(guard);
   const checked = requirement === undefined ? undefined : guard.checkRequirement(requirement);
   if (typeof handler !== "function") {
     throw new TypeError("withSello needs a handler function (req, res, auth) => ...");
   }
 
-  const flow = guardFlow(guard);
   return async (req, res) => {
     const result = await runGuard(flow, req, req.url ?? "", checked);
     if (!result.ok) {
