@@ -270,7 +270,7 @@ describe("verification cache admission", () => {
     expect(verify(first)).toBe(twice);
   });
 
-  it("does not store a token that returns after the window", () => {
+  it("forgets a token after the window", () => {
     const { verify } = cachedVerifier(createKeySet([key]), 2);
     verify(first);
     verify(second);
@@ -295,7 +295,7 @@ describe("AdmissionFilter", () => {
     expect(filter.admits(tag(1))).toBe(true);
   });
 
-  it("remembers a tag for at least window recordings", () => {
+  it("remembers a tag for one window", () => {
     const filter = new AdmissionFilter(4);
     filter.admits(tag(1));
     for (let slot = 2; slot <= 4; slot++) {
@@ -320,7 +320,7 @@ describe("AdmissionFilter", () => {
     expect(filter.admits((tag(3) ^ (1 << 30)) >>> 0)).toBe(false);
   });
 
-  it("admits the tags 0 and 0xffffffff like any other", () => {
+  it("admits boundary tags like others", () => {
     const filter = new AdmissionFilter(4);
     expect(filter.admits(0)).toBe(false);
     expect(filter.admits(0)).toBe(true);
@@ -378,7 +378,7 @@ describe("VerificationCache", () => {
     expect(cache.size).toBe(0);
   });
 
-  it("tells apart tokens that share their last characters", () => {
+  it("separates tokens sharing a tail", () => {
     const tail = "x".repeat(CACHE_KEY_LENGTH);
     const cache = new VerificationCache(4);
     cache.set(`one.${tail}`, entry("1"));

@@ -7,7 +7,7 @@ const SEPARATOR = /[ \t]/;
 
 /**
  * The `reason` of every `invalid_request` that reading the Authorization header reports. Only these
- * get an RFC 6750 challenge: a malformed body on a route without a bearer token gets none.
+ * get an RFC 6750 challenge, so a malformed body on a route without a bearer token gets none.
  */
 export const BEARER_REQUEST_REASONS: ReadonlySet<string> = new Set([
   "duplicate_header",

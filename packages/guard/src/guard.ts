@@ -94,7 +94,7 @@ export function createGuard(options: GuardOptions): Guard {
    * Verifies a token and checks revocation. Returns the claims at once, or a promise only when
    * the token names an unknown key and the key source may have it after a refetch. A token read
    * from a header (`fromHeader`) that fails verification is checked for the token68 form first,
-   * so a malformed header answers `invalid_request` and never starts a refetch.
+   * so a malformed header gets `invalid_request` and never starts a refetch.
    */
   function verifyNow(
     token: string,

@@ -475,7 +475,7 @@ describe.each(ADAPTERS)("%s adapter", (adapter) => {
       expect(s.stub.fetches).toBe(2);
     });
 
-    it("malformed token with an unknown kid fetches nothing", async () => {
+    it("malformed unknown-kid token fetches nothing", async () => {
       jwksStack = await startStack(adapter, signingKey);
       const s = jwksStack;
       const result = await fetchGet(

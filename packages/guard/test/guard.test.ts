@@ -240,7 +240,7 @@ describe("guard verification", () => {
     const kit = new TokenKit(key, clock);
     const { token } = kit.issue();
 
-    // The cache stores a token on its second verification; the third is a hit.
+    // The cache stores a token on its second verification, so the third is a hit.
     const cached = createGuard(baseOptions({ clock: clock.read }));
     await cached.verify(token);
     const stored = await cached.verify(token);

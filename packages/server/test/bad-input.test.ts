@@ -225,7 +225,7 @@ describe("validation messages in plain words", () => {
     );
   });
 
-  it("asks for a JSON object when the body is missing", async () => {
+  it("missing body asks for JSON", async () => {
     const response = await request(`${running.url}/auth/login`, { method: "POST" });
 
     expectError(response, 400, "validation_failed");

@@ -198,7 +198,7 @@ export function describeStoreConformance(
         expect(await store.listAudit({ userId: user.id })).toEqual([event]);
       });
 
-      it("store no audit event when the session fails", async () => {
+      it("store no event for a failed session", async () => {
         const user = await addUser();
         await store.createSession(newSession(user.id), "hash-audit-taken");
         const second = newSession(user.id);
@@ -208,7 +208,7 @@ export function describeStoreConformance(
         expect(await store.listAudit({ userId: user.id })).toEqual([]);
       });
 
-      it("store no session when its audit event fails", async () => {
+      it("store no session for a failed event", async () => {
         const user = await addUser();
         const first = newSession(user.id);
         await store.createSession(

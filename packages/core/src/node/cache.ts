@@ -175,7 +175,7 @@ function keyOf(token: string): string {
 const MIN_ADMISSION_SLOTS = 16;
 
 /**
- * Decides which verified tokens the cache stores: a token is admitted on its second successful
+ * Decides which verified tokens the cache stores. A token is admitted on its second successful
  * verification within the last `window` to `2 × window` verifications, and a token seen only
  * once is never stored. Storing a token that never comes back costs an entry, the eviction of a
  * token that might, and garbage collection work once the entry is evicted. In an in-process

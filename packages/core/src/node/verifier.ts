@@ -181,7 +181,7 @@ function verifyWithCache(
 
   const checked = checkSignature(token);
   const claims = readClaims(settings, checked, token, nowMs);
-  // Frozen even when not stored, so that callers see the same claims whether or not a hit served them.
+  // Claims are frozen even when not stored, so callers get frozen claims whether or not a hit served them.
   freezeJsonValue(claims);
   if (admission.admits(checked.signatureTag)) {
     cache.set(token, { claims, key: checked.key, kid: checked.header.kid });

@@ -140,7 +140,7 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
   const loginDoc = routeDoc(
     "auth",
     "Log in",
-    'Checks the username and password and opens a session. Returns an access token, and a refresh token in an HttpOnly cookie or, with refresh_token_delivery "body", in the body. Unknown users, wrong passwords and disabled accounts all get 401 invalid_credentials; repeated failures get 429 rate_limited.',
+    'Checks the username and password and opens a session. Returns an access token, and a refresh token in an HttpOnly cookie or, with refresh_token_delivery "body", in the body. Unknown users, wrong passwords and disabled accounts all get 401 invalid_credentials, and repeated failures get 429 rate_limited.',
   );
   app.post("/auth/login", { schema: { ...loginSchema, ...loginDoc } }, async (request, reply) => {
     const body = request.body as LoginBody;
